@@ -1,0 +1,156 @@
+"""Typed layer over the raw bus: events in, events out, bad input to the dead-letter topic.
+
+A service reads as: ``EventConsumer`` (topics + accepted event types) -> processing -> ``EventProducer``.
+A message that fails validation never stops a consumer: it is forwarded whole to
+``mdde.dead-letter`` with the reason, and its offset is committed with the good ones, so nothing else
+is lost or redelivered forever.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Generic, Iterable, TypeVar
+
+from mdde_stream.bus.base import Bus, Consumer, OffsetReset, Producer, Record
+from mdde_stream.config import Settings, get_settings
+from mdde_stream.events import DeadLetter, Event, EventDecodeError, decode_event
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+
+class EventProducer:
+    """Sends events to their topic, keyed so one run's events keep their order."""
+
+    def __init__(self, bus: Bus, settings: Settings | None = None, producer: Producer | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._producer = producer or bus.producer()
+        self._owns_producer = producer is None
+
+    @property
+    def raw(self) -> Producer:
+        return self._producer
+
+    def topic_for(self, event: Event) -> str:
+        return self.settings.topic(type(event).TOPIC)
+
+    def send(self, event: Event, topic: str | None = None) -> None:
+        self._producer.produce(topic or self.topic_for(event), event.to_bytes(), key=event.key)
+
+    def send_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.send(event)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        self._producer.flush(timeout)
+
+    def close(self) -> None:
+        if self._owns_producer:
+            self._producer.close()
+
+    def __enter__(self) -> "EventProducer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[E]):
+    """A validated event together with the record it came from (for commits and ids)."""
+
+    record: Record
+    event: E
+
+
+class EventConsumer(Generic[E]):
+    """Consumes and validates events of the accepted types; invalid ones go to the dead letters."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        group_id: str,
+        topics: Iterable[str],
+        accept: tuple[type[E], ...],
+        settings: Settings | None = None,
+        offset_reset: OffsetReset = "earliest",
+        dead_letters: Producer | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.group_id = group_id
+        self.accept = accept
+        self.consumer: Consumer = bus.consumer(group_id, offset_reset=offset_reset)
+        self.consumer.subscribe(list(topics))
+        self._dlq = dead_letters or bus.producer()
+        self._owns_dlq = dead_letters is None
+        self.dead_lettered = 0
+
+    def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Delivery[E]]:
+        """Valid events of the next batch; invalid ones are dead-lettered (and flushed) on the way."""
+        records = self.consumer.poll(timeout, max_records)
+        good: list[Delivery[E]] = []
+        bad = 0
+        for record in records:
+            try:
+                event = decode_event(record.value, self.accept)
+            except EventDecodeError as exc:
+                self.dead_letter(record, exc.reason, exc.error_type)
+                bad += 1
+                continue
+            good.append(Delivery(record, event))  # type: ignore[arg-type]
+        if bad:
+            # The dead letters must be stored before their offsets can be committed with the batch.
+            self._dlq.flush()
+        return good
+
+    def dead_letter(self, record: Record, reason: str, error_type: str = "processing-error") -> None:
+        """Forward a record to the dead-letter topic with the reason, keeping its raw bytes."""
+        letter = DeadLetter(
+            run_id=_run_id_hint(record),
+            reason=reason,
+            error_type=error_type,
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            consumer=self.group_id,
+            payload_b64=base64.b64encode(record.value).decode(),
+            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+        )
+        self._dlq.produce(self.settings.topic(DeadLetter.TOPIC), letter.to_bytes(), key=letter.key)
+        self.dead_lettered += 1
+        logger.warning(
+            "dead-lettered %s[%d]@%d (%s): %s", record.topic, record.partition, record.offset, error_type, reason
+        )
+
+    def commit(self, deliveries: Iterable[Delivery[E]] | None = None) -> None:
+        """Commit everything polled so far (or up to the given deliveries)."""
+        if deliveries is None:
+            self.consumer.commit()
+        else:
+            self.consumer.commit([d.record for d in deliveries])
+
+    def close(self) -> None:
+        try:
+            if self._owns_dlq:
+                self._dlq.close()
+        finally:
+            self.consumer.close()
+
+    def __enter__(self) -> "EventConsumer[E]":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _run_id_hint(record: Record) -> str:
+    """The run a bad record probably belongs to (its key), so dead letters stay near their run."""
+    if record.key:
+        try:
+            return record.key.decode()[:200] or "unknown"
+        except UnicodeDecodeError:
+            pass
+    return "unknown"

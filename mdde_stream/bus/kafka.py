@@ -1,0 +1,356 @@
+"""The Kafka backend, on confluent-kafka (librdkafka).
+
+Producer: idempotent (``enable.idempotence``: no duplicates or reordering on broker retries), batched
+by librdkafka's linger/batch settings, never flushed per message; delivery errors are collected
+from callbacks and raised at ``flush``. Consumer: auto-commit off, so offsets move only when the
+caller commits after processing (at-least-once); ``close`` leaves the group so its partitions move
+to the other members at once instead of after a session timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Iterable
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, KafkaError, KafkaException
+from confluent_kafka import Consumer as _RawConsumer
+from confluent_kafka import Producer as _RawProducer
+from confluent_kafka import TopicPartition as _RawTP
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from mdde_stream.bus.base import (
+    Bus,
+    BusError,
+    Consumer,
+    OffsetReset,
+    Producer,
+    Record,
+    TopicPartition,
+    TopicSpec,
+    UnknownTopicError,
+    as_bytes,
+)
+from mdde_stream.config import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+class KafkaBus(Bus):
+    def __init__(self, bootstrap: str, settings: Settings | None = None, **overrides: Any) -> None:
+        if not bootstrap:
+            raise BusError("kafka bus needs bootstrap servers, e.g. kafka://127.0.0.1:9092")
+        self.settings = settings or get_settings()
+        self.bootstrap = bootstrap
+        self.url = f"kafka://{bootstrap}"
+        self._overrides = overrides
+        self._admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+        self._probe: _RawConsumer | None = None
+        self._probe_lock = threading.Lock()
+
+    # -- administration -----------------------------------------------------------------------
+    def create_topics(self, specs: Iterable[TopicSpec]) -> None:
+        existing = self.list_topics()
+        wanted = [s for s in specs if s.name not in existing]
+        if not wanted:
+            return
+        futures = self._admin.create_topics(
+            [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1) for s in wanted],
+            operation_timeout=30,
+            request_timeout=30,
+        )
+        for name, fut in futures.items():
+            try:
+                fut.result(timeout=30)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BusError(f"could not create topic {name!r}: {exc}") from exc
+        self._wait_for_topics([s.name for s in wanted])
+
+    def _wait_for_topics(self, names: list[str], timeout: float = 30.0) -> None:
+        """Topic creation is asynchronous on the broker: wait until metadata lists every partition leader."""
+        deadline = time.monotonic() + timeout
+        while True:
+            md = self._admin.list_topics(timeout=10)
+            ready = all(
+                n in md.topics
+                and md.topics[n].error is None
+                and md.topics[n].partitions
+                and all(p.leader >= 0 for p in md.topics[n].partitions.values())
+                for n in names
+            )
+            if ready:
+                return
+            if time.monotonic() > deadline:
+                raise BusError(f"topics {names} not ready after {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def list_topics(self) -> dict[str, int]:
+        try:
+            md = self._admin.list_topics(timeout=10)
+        except KafkaException as exc:
+            raise BusError(f"kafka at {self.bootstrap} unreachable: {exc}") from exc
+        return {name: len(t.partitions) for name, t in md.topics.items() if not name.startswith("__")}
+
+    def delete_topics(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if not names:
+            return
+        for name, fut in self._admin.delete_topics(names, operation_timeout=30).items():
+            try:
+                fut.result(timeout=30)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise BusError(f"could not delete topic {name!r}: {exc}") from exc
+
+    def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        with self._probe_lock:
+            if self._probe is None:
+                self._probe = _RawConsumer({"bootstrap.servers": self.bootstrap, "group.id": "mdde-watermarks"})
+            try:
+                low, high = self._probe.get_watermark_offsets(_RawTP(tp.topic, tp.partition), timeout=10)
+            except KafkaException as exc:
+                raise UnknownTopicError(f"no watermarks for {tp.topic}[{tp.partition}]: {exc}") from exc
+        return int(low), int(high)
+
+    def producer(self, **config: Any) -> "KafkaProducer":
+        return KafkaProducer(self.bootstrap, {**self._overrides.get("producer", {}), **config})
+
+    def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest", **config: Any) -> "KafkaConsumer":
+        return KafkaConsumer(
+            self.bootstrap,
+            group_id,
+            offset_reset,
+            self.settings.session_timeout_s,
+            {**self._overrides.get("consumer", {}), **config},
+        )
+
+    def close(self) -> None:
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
+
+
+class KafkaProducer(Producer):
+    def __init__(self, bootstrap: str, config: dict[str, Any]) -> None:
+        conf = {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 500000,
+            "compression.type": "lz4",
+            "partitioner": "consistent_random",
+            **config,
+        }
+        self._p = _RawProducer(conf)
+        self._errors: list[str] = []
+        self._closed = False
+
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self._errors.append(f"{msg.topic()}: {err.str()}")
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | str | None = None,
+        headers: dict[str, bytes] | None = None,
+        partition: int | None = None,
+    ) -> None:
+        if self._closed:
+            raise BusError("producer is closed")
+        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = list(headers.items())
+        while True:
+            try:
+                self._p.produce(topic, value, as_bytes(key), **kwargs)
+                break
+            except BufferError:
+                self._p.poll(0.05)  # local queue full: let librdkafka drain it
+            except KafkaException as exc:
+                raise BusError(f"produce to {topic!r} failed: {exc}") from exc
+        self._p.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        remaining = self._p.flush(timeout)
+        if remaining:
+            raise BusError(f"{remaining} records not delivered within {timeout}s")
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise BusError(f"{len(errors)} records failed delivery: {errors[0]}")
+
+    def close(self) -> None:
+        if not self._closed:
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+
+
+class KafkaConsumer(Consumer):
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        offset_reset: OffsetReset,
+        session_timeout_s: float,
+        config: dict[str, Any],
+    ) -> None:
+        self.group_id = group_id
+        session_ms = max(6000, int(session_timeout_s * 1000))
+        conf = {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": offset_reset,
+            "session.timeout.ms": session_ms,
+            "heartbeat.interval.ms": min(1000, session_ms // 3),
+            "partition.assignment.strategy": "roundrobin",
+            "enable.partition.eof": False,
+            "fetch.wait.max.ms": 50,
+            **config,
+        }
+        self._c = _RawConsumer(conf)
+        self._assigned: set[TopicPartition] = set()
+        self._positions: dict[TopicPartition, int] = {}
+        self._pending_seeks: dict[TopicPartition, int] = {}
+        self._manual = False
+        self._closed = False
+
+    def _on_assign(self, consumer: _RawConsumer, partitions: list[_RawTP]) -> None:
+        self._assigned = {TopicPartition(p.topic, p.partition) for p in partitions}
+        if self._pending_seeks:
+            for p in partitions:
+                off = self._pending_seeks.pop(TopicPartition(p.topic, p.partition), None)
+                if off is not None:
+                    p.offset = off
+            consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: _RawConsumer, partitions: list[_RawTP]) -> None:
+        for p in partitions:
+            tp = TopicPartition(p.topic, p.partition)
+            self._assigned.discard(tp)
+            self._positions.pop(tp, None)
+
+    def subscribe(self, topics: Iterable[str]) -> None:
+        self._manual = False
+        self._c.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
+                          on_lost=self._on_revoke)
+
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        parts = list(partitions)
+        self._manual = True
+        self._assigned = set(parts)
+        self._positions = {}
+        self._c.assign([_RawTP(tp.topic, tp.partition, OFFSET_STORED) for tp in parts])
+
+    def assignment(self) -> list[TopicPartition]:
+        return sorted(self._assigned)
+
+    def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
+        if self._closed:
+            raise BusError("consumer is closed")
+        self._retry_seeks()
+        try:
+            msgs = self._c.consume(num_messages=max_records, timeout=timeout)
+        except KafkaException as exc:
+            raise BusError(f"consume failed: {exc}") from exc
+        out: list[Record] = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise BusError(f"fatal consumer error: {err.str()}")
+                logger.warning("consumer %s: %s", self.group_id, err.str())
+                continue
+            _, ts = m.timestamp()
+            tp = TopicPartition(m.topic(), m.partition())
+            out.append(
+                Record(m.topic(), m.partition(), m.offset(), m.key(), m.value() or b"", ts, tuple(m.headers() or ()))
+            )
+            self._positions[tp] = m.offset() + 1
+        return out
+
+    def _retry_seeks(self) -> None:
+        for tp, off in list(self._pending_seeks.items()):
+            if tp not in self._assigned:
+                continue
+            try:
+                self._c.seek(_RawTP(tp.topic, tp.partition, off))
+            except KafkaException:
+                continue
+            del self._pending_seeks[tp]
+
+    def commit(self, records: Iterable[Record] | None = None) -> None:
+        if records is None:
+            offsets = dict(self._positions)
+        else:
+            offsets = {}
+            for r in records:
+                offsets[r.tp] = max(offsets.get(r.tp, 0), r.offset + 1)
+        if not offsets:
+            return
+        try:
+            self._c.commit(
+                offsets=[_RawTP(tp.topic, tp.partition, off) for tp, off in offsets.items()], asynchronous=False
+            )
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError._NO_OFFSET:
+                return
+            raise BusError(f"commit failed: {exc}") from exc
+
+    def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]:
+        parts = list(partitions)
+        res = self._c.committed([_RawTP(tp.topic, tp.partition) for tp in parts], timeout=10)
+        return {
+            TopicPartition(p.topic, p.partition): (p.offset if p.offset >= 0 else None) for p in res
+        }
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        if tp not in self._assigned:
+            raise BusError(f"cannot seek {tp.topic}[{tp.partition}]: not assigned to this consumer")
+        raw = _RawTP(tp.topic, tp.partition, max(0, offset))
+        try:
+            self._c.seek(raw)
+        except KafkaException:
+            # Not fetching yet (just assigned): restart the partition at the offset instead.
+            if self._manual:
+                self._c.incremental_unassign([_RawTP(tp.topic, tp.partition)])
+                self._c.incremental_assign([raw])
+            else:
+                self._pending_seeks[tp] = max(0, offset)
+        self._positions.pop(tp, None)
+
+    def offsets_for_time(self, topic: str, timestamp_ms: int) -> dict[TopicPartition, int]:
+        md = self._c.list_topics(topic, timeout=10)
+        if topic not in md.topics or md.topics[topic].error is not None:
+            raise UnknownTopicError(f"unknown topic {topic!r}")
+        query = [_RawTP(topic, p, timestamp_ms) for p in sorted(md.topics[topic].partitions)]
+        out: dict[TopicPartition, int] = {}
+        for res in self._c.offsets_for_times(query, timeout=10):
+            tp = TopicPartition(res.topic, res.partition)
+            if res.offset < 0:
+                _, high = self._c.get_watermark_offsets(_RawTP(res.topic, res.partition), timeout=10)
+                out[tp] = int(high)
+            else:
+                out[tp] = int(res.offset)
+        return out
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._c.close()
+
+
+__all__ = ["KafkaBus", "KafkaProducer", "KafkaConsumer", "OFFSET_BEGINNING", "OFFSET_END"]

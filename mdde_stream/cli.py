@@ -1,0 +1,112 @@
+"""``mdde-stream``: one command line for the environment, its services and the local stack.
+
+Heavy modules are imported inside the commands that need them, so ``mdde-stream --help`` and the
+light commands start fast and work without the optional extras installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mdde_stream.config import get_settings
+
+app = typer.Typer(
+    name="mdde-stream",
+    help="Multi-agent Data Distribution Environment as an event-streaming pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+schemas_app = typer.Typer(help="Event schemas (JSON Schema export).", no_args_is_help=True)
+topics_app = typer.Typer(help="Bus topics: create the project's topics, list them.", no_args_is_help=True)
+service_app = typer.Typer(help="Long-running consumers of the pipeline.", no_args_is_help=True)
+worker_app = typer.Typer(help="Horizontally scalable workers (run several in one group).", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(topics_app, name="topics")
+app.add_typer(service_app, name="service")
+app.add_typer(worker_app, name="worker")
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- schemas -------------------------------------------------------------------------------------
+@schemas_app.command("export")
+def schemas_export(
+    out: Path = typer.Option(None, "--out", help="Target folder (default: the repository's schemas/)."),
+    check: bool = typer.Option(False, "--check", help="Only check that the folder is current; exit 1 if stale."),
+) -> None:
+    """Write every event's JSON Schema to schemas/ (or check it is current)."""
+    from mdde_stream.schemas_export import DEFAULT_DIR, export_schemas, stale_files
+
+    directory = out or DEFAULT_DIR
+    if check:
+        stale = stale_files(directory)
+        if stale:
+            console.print(f"[red]stale schema files in {directory}:[/red] {', '.join(stale)}")
+            console.print("run `mdde-stream schemas export` and commit the result")
+            raise typer.Exit(1)
+        console.print(f"[green]schemas in {directory} are current[/green]")
+        return
+    for path in export_schemas(directory):
+        console.print(f"wrote {path}")
+
+
+# -- topics --------------------------------------------------------------------------------------
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every project topic on the configured bus (MDDE_BUS), with its partition count."""
+    from mdde_stream.bus import open_bus
+    from mdde_stream.bus.topics import ensure_topics
+
+    settings = get_settings()
+    with open_bus(settings=settings) as bus:
+        specs = ensure_topics(bus, settings)
+        console.print(f"[green]{len(specs)} topics ready on {bus.url}[/green]")
+
+
+@topics_app.command("list")
+def topics_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List topics with their partitions and record counts."""
+    from mdde_stream.bus import TopicPartition, open_bus
+
+    with open_bus() as bus:
+        rows = []
+        for name, partitions in sorted(bus.list_topics().items()):
+            records = sum(
+                high - low for low, high in (bus.watermarks(TopicPartition(name, p)) for p in range(partitions))
+            )
+            rows.append({"topic": name, "partitions": partitions, "records": records})
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        table = Table("topic", "partitions", "records", title=bus.url)
+        for row in rows:
+            table.add_row(row["topic"], str(row["partitions"]), str(row["records"]))
+        console.print(table)
+
+
+def _mount_optional() -> None:
+    """Mount the commands that live in their own modules."""
+    try:
+        from mdde_stream.stack.cli import stack_app
+    except ModuleNotFoundError:  # pragma: no cover - during development only
+        return
+    app.add_typer(stack_app, name="stack", help="Start, inspect and stop the real local stack (no Docker).")
+
+
+_mount_optional()

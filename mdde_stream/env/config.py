@@ -1,0 +1,63 @@
+"""Typed configuration of one environment: the scenario's hyperparameters and where things run.
+
+``mdde_stream.parallel_env(**config)`` validates its keyword arguments through :class:`EnvConfig`, so
+a typo or an out-of-range value fails at construction with pydantic's message naming the field,
+not deep inside a step. Hosts are not configured here: bus and state URLs default to ``Settings``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+BenchmarkMode = Literal["real", "simulated", "estimate"]
+StageMode = Literal["local", "remote"]
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
+class EnvConfig(BaseModel):
+    """Everything that defines one environment instance (the thesis's symbols in brackets)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: int = Field(default=4, ge=2, description="data nodes |W|, one agent each")
+    fragments: int = Field(default=20, ge=1, description="fragments |F|")
+    records: int = Field(default=10_000, ge=1, description="records split into the fragments")
+    workload: str = Field(default="uniform", description="workload preset name (see mdde_stream.workloads)")
+    operations: int | None = Field(default=None, ge=1, description="reads per benchmark; None: the preset's")
+    benchmark: BenchmarkMode = Field(default="estimate", description="how ⟨τ, N, R⟩ is obtained")
+    benchmark_frequency: int = Field(default=5, ge=1, description="benchmark every S steps (S)")
+    do_nothing_worth: float = Field(default=0.0, description="reward of a legal skip (V)")
+    storage_importance: float = Field(default=0.0, ge=0.0, description="weight of the storage term (ϱ)")
+    allow_skip: bool = Field(default=True, description="whether the skip action (slot 0) is legal")
+    conflicts_count_as_valid: bool = Field(
+        default=False, description="reward a legal action rejected only because an earlier agent acted first as valid"
+    )
+    max_steps: int = Field(default=100, ge=1, description="episode length; truncation after this many steps")
+    seed: int = Field(default=0, ge=0, description="workload/benchmark seed when reset() gets none")
+    run_id: str = Field(default_factory=new_run_id, min_length=1)
+    publish_events: bool = Field(default=True, description="write actions, results and steps to the bus")
+    stage: StageMode = Field(default="local", description="registry in-process, or the registry service over the bus")
+    bus: str | None = Field(default=None, description="bus URL; None: Settings.bus")
+    state: str | None = Field(default=None, description="allocation state URL; None: Settings.state")
+    clients: int = Field(default=50, ge=1, description="benchmark clients")
+    service_rates: list[float] | None = Field(default=None, description="simulated reads/s per node")
+    estimator_j: float = 0.0
+    estimator_k: float = 0.7
+    benchmark_timeout_s: float = Field(default=120.0, gt=0)
+    action_timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "EnvConfig":
+        if self.fragments < self.nodes:
+            raise ValueError(f"fragments ({self.fragments}) must be >= nodes ({self.nodes}): every node starts with one")
+        if self.records < self.fragments:
+            raise ValueError(f"records ({self.records}) must be >= fragments ({self.fragments})")
+        if self.service_rates is not None and len(self.service_rates) != self.nodes:
+            raise ValueError(f"service_rates has {len(self.service_rates)} entries for {self.nodes} nodes")
+        return self

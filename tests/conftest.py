@@ -1,0 +1,74 @@
+"""Shared fixtures: real services come from the running local stack, never from mocks.
+
+CI starts the stack (``mdde-stream stack up``) and exports its ``MDDE_*`` URLs before pytest.
+A test that needs a service which is not reachable fails with a message saying how to start it;
+it is never skipped, so a green run always means the real servers were exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from mdde_stream.config import Settings
+
+DEFAULT_KAFKA = "kafka://127.0.0.1:9092"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+DEFAULT_ES = "http://127.0.0.1:9200"
+DEFAULT_DATA_NODES = ",".join(f"redis://127.0.0.1:{6380 + i}/0" for i in range(4))
+
+_HOW = "start the local stack first: `mdde-stream stack up` (see README)"
+
+
+def kafka_url() -> str:
+    return os.environ.get("MDDE_BUS") or DEFAULT_KAFKA
+
+
+def redis_url() -> str:
+    return os.environ.get("MDDE_STATE") or DEFAULT_REDIS
+
+
+def elasticsearch_url() -> str:
+    return os.environ.get("MDDE_ELASTICSEARCH") or DEFAULT_ES
+
+
+def data_node_urls() -> list[str]:
+    raw = os.environ.get("MDDE_DATA_NODES") or DEFAULT_DATA_NODES
+    return [u for u in raw.split(",") if u]
+
+
+def require_kafka() -> str:
+    from confluent_kafka.admin import AdminClient
+
+    url = kafka_url()
+    try:
+        AdminClient({"bootstrap.servers": url.removeprefix("kafka://")}).list_topics(timeout=5)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        pytest.fail(f"Kafka at {url} is not reachable ({exc}); {_HOW}", pytrace=False)
+    return url
+
+
+def require_redis(url: str | None = None) -> str:
+    import redis
+
+    url = url or redis_url()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"Redis at {url} is not reachable ({exc}); {_HOW}", pytrace=False)
+    return url
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh name fragment for topics, groups and key prefixes, so tests never share state."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Iterator[Settings]:
+    yield Settings(data_dir=tmp_path, bus="", state="", data_nodes="", elasticsearch="")
