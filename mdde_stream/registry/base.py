@@ -13,6 +13,7 @@ from the physical matrix back to the snapshot, touching only the cells that diff
 from __future__ import annotations
 
 import abc
+from typing import Sequence
 
 import numpy as np
 
@@ -56,6 +57,12 @@ class AllocationStore(abc.ABC):
         self, event_id: str, kind: ActionKind, fragment: str | None, source: str | None, target: str | None
     ) -> Verdict:
         """Validate and apply one action atomically; a repeated ``event_id`` returns its first verdict."""
+
+    def apply_many(
+        self, actions: "Sequence[tuple[str, ActionKind, str | None, str | None, str | None]]"
+    ) -> list[Verdict]:
+        """Apply ``(event_id, kind, fragment, source, target)`` tuples one by one, in order."""
+        return [self.apply(*a) for a in actions]
 
     @abc.abstractmethod
     def verdict_of(self, event_id: str) -> Verdict | None:
@@ -140,6 +147,10 @@ def allocation_to_matrix(
     node_ids: list[str], fragment_ids: list[str], allocation: dict[str, list[str]]
 ) -> np.ndarray:
     """Dense bool matrix from a node -> fragments map, rejecting ids that are not in the layout."""
+    if not node_ids or not fragment_ids:
+        raise ValueError("a layout needs at least one node and one fragment")
+    if any(not isinstance(x, str) or not x for x in [*node_ids, *fragment_ids]):
+        raise ValueError("node and fragment ids must be non-empty strings")
     if len(set(node_ids)) != len(node_ids) or len(set(fragment_ids)) != len(fragment_ids):
         raise ValueError("node and fragment ids must be unique")
     n_pos = {n: i for i, n in enumerate(node_ids)}

@@ -70,7 +70,7 @@ def up(
     console.print(_status_table({name: s.as_dict() for name, s in result.items()}))
     console.print(f"[green]stack up in {time.monotonic() - started:.1f} s[/]. Point the library at it with:")
     for key, value in stack_env(settings).items():
-        console.print(f"export {key}={value}", markup=False, highlight=False)
+        console.print(f"export {key}={value}", markup=False, highlight=False, soft_wrap=True)
 
 
 @stack_app.command()

@@ -1,0 +1,300 @@
+"""The MDDE environment as a PettingZoo ``ParallelEnv``.
+
+One ``step``: decode each agent's action into an :class:`ActionSubmitted` event, have the registry
+apply them in agent order (in-process, or the registry service over the bus), benchmark or estimate
+when the scenario asks, reward, and record the step. Every step's actions, verdicts and summary go
+to the bus through one buffered producer that is flushed at the end of an episode and on ``close``,
+never per step, so recording costs microseconds, and an episode can be replayed from its topics.
+
+Events are built with ``model_construct`` from values the environment itself produced (ids from its
+own tables, counts it computed): validating them again would triple the cost of a step.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from mdde_stream.bus import Bus, open_bus
+from mdde_stream.bus.topics import ensure_topics
+from mdde_stream.config import Settings, get_settings
+from mdde_stream.env.benchmarking import BenchmarkRequest, BenchmarkSource, make_source, workload_spec
+from mdde_stream.env.config import EnvConfig
+from mdde_stream.env.default_scenario import DefaultScenario
+from mdde_stream.env.scenario import Measurement, Scenario, StepFacts
+from mdde_stream.env.stage_client import InProcessStage, RegistryStage, RemoteStage
+from mdde_stream.estimator import imbalance
+from mdde_stream.events import (
+    ActionKind,
+    ActionResult,
+    ActionSubmitted,
+    BenchmarkResult,
+    EstimatorResult,
+    Event,
+    StepCompleted,
+    new_event_id,
+    utc_now,
+)
+from mdde_stream.registry import fragment_layout, open_registry
+
+logger = logging.getLogger(__name__)
+
+
+class MddeParallelEnv(ParallelEnv):
+    """Agents copy and delete fragments between data nodes to maximise read throughput."""
+
+    metadata = {"name": "mdde_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+
+    def __init__(
+        self,
+        config: EnvConfig | None = None,
+        settings: Settings | None = None,
+        scenario: Scenario | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.config = cfg = config or EnvConfig()
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode {render_mode!r} is not supported (use 'ansi' or None)")
+        self.render_mode = render_mode
+        base = settings or get_settings()
+        overrides = {k: v for k, v in (("bus", cfg.bus), ("state", cfg.state)) if v is not None}
+        self.settings = base.model_copy(update=overrides) if overrides else base
+        self.run_id = cfg.run_id
+
+        needs_bus = cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
+        self._bus: Bus | None = open_bus(settings=self.settings) if needs_bus else None
+        if self._bus is not None:
+            ensure_topics(self._bus, self.settings)
+        self._producer = self._bus.producer() if (self._bus is not None and cfg.publish_events) else None
+
+        registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records)
+        if cfg.stage == "remote":
+            assert self._bus is not None
+            self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id, cfg.action_timeout_s)
+        else:
+            self._stage = InProcessStage(registry)
+        self.node_ids = self._stage.node_ids
+        self.fragment_ids = self._stage.fragment_ids
+
+        self.scenario = scenario or DefaultScenario(
+            self.node_ids,
+            self.fragment_ids,
+            benchmark_frequency=cfg.benchmark_frequency,
+            do_nothing_worth=cfg.do_nothing_worth,
+            storage_importance=cfg.storage_importance,
+            allow_skip=cfg.allow_skip,
+            conflicts_count_as_valid=cfg.conflicts_count_as_valid,
+        )
+        self.possible_agents = self.scenario.agents
+        self.agents: list[str] = []
+        self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        # Per (agent, action): the string fields of the registry action, so a step never formats ids.
+        self._action_fields = [
+            [self._fields(a, n) for n in range(self.scenario.action_space(agent).n)]  # type: ignore[attr-defined]
+            for a, agent in enumerate(self.possible_agents)
+        ]
+
+        record_fragment, _, _ = fragment_layout(cfg.records, cfg.nodes, cfg.fragments)
+        self._spec = workload_spec(cfg.workload, cfg.records, cfg.operations, cfg.clients)
+        self._source: BenchmarkSource = make_source(
+            cfg.benchmark, spec=self._spec, record_fragment=record_fragment, node_ids=self.node_ids,
+            fragment_ids=self.fragment_ids, service_rates=cfg.service_rates, j=cfg.estimator_j,
+            k=cfg.estimator_k, bus=self._bus, settings=self.settings, timeout_s=cfg.benchmark_timeout_s,
+        )
+
+        self.episode = -1
+        self.step_count = 0
+        self._seed = cfg.seed
+        self._allocation = self._stage.allocation()
+        self._masks = self.scenario.masks(self._allocation)
+        self.latest: Measurement | None = None
+        self.initial: Measurement | None = None
+        self._closed = False
+
+    # -- PettingZoo API -------------------------------------------------------------------------
+    def observation_space(self, agent: str):  # type: ignore[override]
+        return self.scenario.observation_space(agent)
+
+    def action_space(self, agent: str):  # type: ignore[override]
+        return self.scenario.action_space(agent)
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[override]
+        if self._closed:
+            raise RuntimeError("reset() on a closed environment")
+        if seed is not None:
+            if seed < 0:
+                raise ValueError(f"seed must be non-negative, got {seed}")
+            self._seed = seed
+        self._flush()
+        self.episode += 1
+        self.step_count = 0
+        self.agents = list(self.possible_agents)
+        self.scenario.reset()
+        self._allocation = self._stage.reset()
+        self.latest = self.initial = self._source.baseline(self._request())
+        self._masks = self.scenario.masks(self._allocation)
+        observations = self.scenario.observe(self._allocation, self.latest, self._masks)
+        infos = {a: {"throughput": self.latest.throughput} for a in self.agents}
+        return observations, infos
+
+    def step(self, actions: dict[str, int]):  # type: ignore[override]
+        if not self.agents:
+            raise RuntimeError("step() called with no live agents: call reset() first")
+        self.step_count = t = self.step_count + 1
+        n_agents = len(self.possible_agents)
+        chosen = np.empty(n_agents, dtype=np.int64)
+        for i, agent in enumerate(self.possible_agents):
+            try:
+                chosen[i] = actions[agent]
+            except KeyError:
+                raise KeyError(f"no action for agent {agent!r} at step {t}") from None
+        n_actions = self._masks.shape[1]
+        if chosen.min() < 0 or chosen.max() >= n_actions:
+            raise ValueError(f"actions must lie in [0, {n_actions}), got {dict(zip(self.possible_agents, chosen.tolist()))}")
+        rows = np.arange(n_agents)
+        legal = self._masks[rows, chosen].astype(bool)
+        submitted = self._submissions(chosen, t)
+        results = self._stage.apply(submitted)
+        accepted = np.fromiter((r.accepted for r in results), dtype=bool, count=n_agents)
+        skipped = np.fromiter((s.kind is ActionKind.SKIP for s in submitted), dtype=bool, count=n_agents)
+        conflicts = sum(1 for r in results if r.conflict)
+        self._allocation = allocation = self._stage.allocation()
+
+        measurement: Measurement | None = None
+        if self.scenario.is_benchmark_step(t):
+            measurement = self.latest = self._source.measure(self._request())
+        rewards_arr = self.scenario.rewards(StepFacts(t, accepted, skipped, legal, allocation, measurement))
+        self._masks = self.scenario.masks(allocation)
+        observations = self.scenario.observe(allocation, self.latest, self._masks)
+
+        truncated = t >= self.config.max_steps
+        agents = self.possible_agents
+        rewards = dict(zip(agents, rewards_arr.tolist()))
+        terminations = dict.fromkeys(agents, False)
+        truncations = dict.fromkeys(agents, truncated)
+        infos = {
+            agent: {"accepted": bool(accepted[i]), "legal": bool(legal[i]), "code": results[i].code,
+                    "conflict": results[i].conflict}
+            for i, agent in enumerate(agents)
+        }
+        if self._producer is not None:
+            self._record(t, submitted, results, rewards, chosen, accepted, skipped, conflicts, measurement, truncated)
+        if truncated:
+            self.agents = []
+            self._flush()
+        return observations, rewards, terminations, truncations, infos
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        lines = [f"episode {self.episode} step {self.step_count}"]
+        for w, node in enumerate(self.node_ids):
+            cells = "".join("#" if b else "." for b in self._allocation[w])
+            lines.append(f"{node:>6} {cells}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._flush()
+            if self._producer is not None:
+                self._producer.close()
+        finally:
+            self._source.close()
+            self._stage.close()
+            if self._bus is not None:
+                self._bus.close()
+
+    # -- helpers --------------------------------------------------------------------------------
+    @property
+    def allocation(self) -> np.ndarray:
+        """Bool (W, F): which node holds which fragment now (read-only view)."""
+        return self._allocation
+
+    @property
+    def action_masks(self) -> np.ndarray:
+        """(agents, actions) int8 mask of the current state."""
+        return self._masks
+
+    def _fields(self, agent_index: int, action: int) -> tuple[ActionKind, str | None, str | None, str | None]:
+        d = self.scenario.decode(agent_index, action)
+        name = lambda i: None if i is None else self.node_ids[i]  # noqa: E731
+        frag = None if d.fragment is None else self.fragment_ids[d.fragment]
+        return d.kind, frag, name(d.source), name(d.target)
+
+    def _request(self) -> BenchmarkRequest:
+        return BenchmarkRequest(self._allocation, self._seed, self.run_id, self.episode, self.step_count)
+
+    def _submissions(self, chosen: np.ndarray, step: int) -> list[ActionSubmitted]:
+        now = utc_now()
+        construct = ActionSubmitted.model_construct
+        out = []
+        n = len(self.possible_agents)
+        for i, agent in enumerate(self.possible_agents):
+            a = int(chosen[i])
+            kind, frag, src, tgt = self._action_fields[i][a]
+            out.append(construct(
+                schema_name=ActionSubmitted.SCHEMA, version=ActionSubmitted.VERSION, event_id=new_event_id(),
+                run_id=self.run_id, episode=self.episode, step=step, ts=now, agent=agent, agent_index=i,
+                action_index=a, kind=kind, fragment=frag, source=src, target=tgt, step_size=n,
+            ))
+        return out
+
+    def _record(self, step: int, submitted: list[ActionSubmitted], results: list[ActionResult],
+                rewards: dict[str, float], chosen: np.ndarray, accepted: np.ndarray, skipped: np.ndarray,
+                conflicts: int, measurement: Measurement | None, truncated: bool) -> None:
+        produce = self._producer.produce  # type: ignore[union-attr]
+        key = self.run_id
+        if not self._stage.publishes_actions:
+            topic = self.settings.topic(ActionSubmitted.TOPIC)
+            for event in submitted:
+                produce(topic, event.to_bytes(), key=key)
+            topic = self.settings.topic(ActionResult.TOPIC)
+            for result in results:
+                produce(topic, result.to_bytes(), key=key)
+        n_acc = int(accepted.sum())
+        n_skip = int(skipped.sum())
+        alloc = self._allocation
+        summary = StepCompleted.model_construct(
+            schema_name=StepCompleted.SCHEMA, version=StepCompleted.VERSION, event_id=new_event_id(),
+            run_id=self.run_id, episode=self.episode, step=step, ts=utc_now(), rewards=rewards,
+            actions=dict(zip(self.possible_agents, chosen.tolist())), accepted=n_acc - int((accepted & skipped).sum()),
+            rejected=len(results) - n_acc, skipped=n_skip, conflicts=conflicts,
+            benchmark=measurement is not None, benchmark_mode=self._source.mode if measurement else None,
+            throughput=measurement.throughput if measurement else None,
+            node_reads=dict(zip(self.node_ids, measurement.node_reads.tolist())) if measurement else {},
+            replicas=dict(zip(self.fragment_ids, alloc.sum(axis=0).tolist())),
+            storage=dict(zip(self.node_ids, alloc.sum(axis=1).tolist())),
+            terminated=False, truncated=truncated,
+        )
+        produce(self.settings.topic(StepCompleted.TOPIC), summary.to_bytes(), key=key)
+        if measurement is not None:
+            event = self._measurement_event(measurement, step)
+            if event is not None:
+                produce(self.settings.topic(type(event).TOPIC), event.to_bytes(), key=key)
+
+    def _measurement_event(self, m: Measurement, step: int) -> Event | None:
+        """The estimate or simulated benchmark as its own event (real results come from the aggregator)."""
+        reads: dict[str, dict[str, int]] = {}
+        rows, cols = np.nonzero(m.reads)
+        for w, f, v in zip(rows.tolist(), cols.tolist(), m.reads[rows, cols].tolist()):
+            reads.setdefault(self.node_ids[w], {})[self.fragment_ids[f]] = v
+        node_reads = dict(zip(self.node_ids, m.node_reads.tolist()))
+        common = dict(run_id=self.run_id, episode=self.episode, step=step, request_id=new_event_id(),
+                      throughput=m.throughput, reads=reads, node_reads=node_reads)
+        if m.source == "estimate":
+            base = imbalance(self.initial.node_reads) if self.initial is not None else 0.0
+            return EstimatorResult(imbalance_baseline=base, imbalance_current=imbalance(m.node_reads), **common)
+        if m.source == "simulated":
+            duration = m.total_reads / m.throughput if m.throughput > 0 else 0.0
+            return BenchmarkResult(source="simulated", operations=m.total_reads, duration_s=duration, **common)
+        return None
+
+    def _flush(self) -> None:
+        if self._producer is not None:
+            self._producer.flush()

@@ -1,0 +1,148 @@
+"""Where the environment's actions are applied: the registry in-process, or the registry service.
+
+Both stages take one step's :class:`ActionSubmitted` events and return the registry's
+:class:`ActionResult` for each, in the same order, and both expose the allocation after the step.
+
+* :class:`InProcessStage` calls :meth:`Registry.apply_actions` directly (fast; the environment records
+  the actions and results on the bus itself).
+* :class:`RemoteStage` publishes the actions on ``mdde.actions``, flushes, and waits for the registry
+  service's answers on ``mdde.action-results`` (filtered by run id and action event id), with a timeout
+  that names the missing service. It keeps a local mirror of the allocation, updated from the accepted
+  results in agent order — exactly how the service applied them — so masks and observations cost no
+  round trip; reset and the initial layout go straight to the shared state store.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from mdde_stream.bus.base import Bus, TopicPartition
+from mdde_stream.config import Settings
+from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, EventDecodeError, decode_event
+from mdde_stream.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+class StageTimeout(TimeoutError):
+    """The registry service did not answer a step's actions in time."""
+
+
+class RegistryStage(abc.ABC):
+    """Applies one step's actions and answers with the registry's verdicts."""
+
+    #: True when this stage's registry publishes the action results itself (the env must not).
+    publishes_actions: bool = False
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.node_ids: list[str] = list(registry.node_ids)
+        self.fragment_ids: list[str] = list(registry.fragment_ids)
+
+    @abc.abstractmethod
+    def apply(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
+        """Results in the order of ``actions`` (which is ascending agent order)."""
+
+    @abc.abstractmethod
+    def allocation(self) -> np.ndarray:
+        """Bool (W, F) allocation after the last applied step. Treat as read-only."""
+
+    def reset(self) -> np.ndarray:
+        """Restore the snapshot (the episode's initial allocation) and return it."""
+        changed = self.registry.reset()
+        logger.debug("registry reset restored %d cells", changed)
+        return self.allocation()
+
+    def close(self) -> None:
+        """Release bus clients; the registry state stays."""
+
+
+class InProcessStage(RegistryStage):
+    def apply(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
+        return self.registry.apply_actions(actions)
+
+    def allocation(self) -> np.ndarray:
+        return self.registry.allocation()
+
+
+class RemoteStage(RegistryStage):
+    """Talks to the registry service (``consumers/registry.py``) over the bus."""
+
+    publishes_actions = True
+
+    def __init__(self, registry: Registry, bus: Bus, settings: Settings, run_id: str, timeout_s: float = 10.0) -> None:
+        super().__init__(registry)
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self._run_key = run_id.encode()
+        self._actions_topic = settings.topic(ActionSubmitted.TOPIC)
+        self._producer = bus.producer()
+        self._consumer = bus.consumer(f"stage-{run_id}-{time.time_ns()}", offset_reset="latest")
+        results_topic = settings.topic(ActionResult.TOPIC)
+        partitions = bus.list_topics().get(results_topic)
+        if partitions is None:
+            raise RuntimeError(f"topic {results_topic!r} does not exist: create the project topics first")
+        # Read from the current end of every partition, assigned before the first action goes out,
+        # so no answer can arrive before we listen.
+        tps = [TopicPartition(results_topic, p) for p in range(partitions)]
+        self._consumer.assign(tps)
+        for tp in tps:
+            self._consumer.seek(tp, bus.watermarks(tp)[1])
+        self._mirror = registry.store.matrix().copy()
+        self._f_pos = {f: i for i, f in enumerate(self.fragment_ids)}
+        self._n_pos = {n: i for i, n in enumerate(self.node_ids)}
+
+    def apply(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
+        for action in actions:
+            self._producer.produce(self._actions_topic, action.to_bytes(), key=self._run_key)
+        self._producer.flush(self.timeout_s)
+        slot = {a.event_id: i for i, a in enumerate(actions)}
+        results: list[ActionResult | None] = [None] * len(actions)
+        missing = len(actions)
+        deadline = time.monotonic() + self.timeout_s
+        while missing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                first = actions[0]
+                raise StageTimeout(
+                    f"registry service answered {len(actions) - missing} of {len(actions)} actions of run "
+                    f"{first.run_id} episode {first.episode} step {first.step} within {self.timeout_s:.1f} s "
+                    f"on {self.settings.topic(ActionResult.TOPIC)}; is the registry service running?"
+                )
+            for record in self._consumer.poll(min(remaining, 0.05), max_records=64):
+                if record.key != self._run_key:
+                    continue
+                try:
+                    result = decode_event(record.value, (ActionResult,))
+                except EventDecodeError as exc:
+                    logger.warning("ignoring undecodable action result: %s", exc.reason)
+                    continue
+                i = slot.get(result.action_event_id)  # type: ignore[attr-defined]
+                if i is not None and results[i] is None:
+                    results[i] = result  # type: ignore[assignment]
+                    missing -= 1
+        done: list[ActionResult] = results  # type: ignore[assignment]
+        for action, result in zip(actions, done):
+            if result.accepted and action.kind is not ActionKind.SKIP:
+                f = self._f_pos[action.fragment]  # type: ignore[index]
+                self._mirror[self._n_pos[action.target], f] = action.kind is ActionKind.COPY  # type: ignore[index]
+        return done
+
+    def allocation(self) -> np.ndarray:
+        return self._mirror
+
+    def reset(self) -> np.ndarray:
+        self.registry.reset()
+        self._mirror = self.registry.store.matrix().copy()
+        return self._mirror
+
+    def close(self) -> None:
+        try:
+            self._producer.close()
+        finally:
+            self._consumer.close()

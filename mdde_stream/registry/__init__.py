@@ -1,0 +1,32 @@
+"""The registry: allocation state (memory or Redis), action rules, shuffle queue, snapshot/reset."""
+
+from mdde_stream.registry.base import AllocationStore, StoreError
+from mdde_stream.registry.codes import Code, Move, Verdict, validate
+from mdde_stream.registry.fragmenter import fragment_layout
+from mdde_stream.registry.memory import MemoryStore
+from mdde_stream.registry.service import Registry, open_registry, open_store
+
+
+def __getattr__(name: str) -> object:
+    # RedisStore imports redis-py; load it only when asked for.
+    if name == "RedisStore":
+        from mdde_stream.registry.redis_store import RedisStore
+
+        return RedisStore
+    raise AttributeError(name)
+
+
+__all__ = [
+    "AllocationStore",
+    "Code",
+    "MemoryStore",
+    "Move",
+    "RedisStore",
+    "Registry",
+    "StoreError",
+    "Verdict",
+    "fragment_layout",
+    "open_registry",
+    "open_store",
+    "validate",
+]

@@ -1,0 +1,238 @@
+"""The registry as a domain service: one step of actions in, verdicts out; reads, reset, shuffle.
+
+Both the stage (embedded, in-process) and the ``mdde.actions`` consumer (``consumers/registry.py``)
+use this class, so a step means the same thing on either path: actions judged one by one in
+ascending agent order against the state the earlier agents left, each with an ``ActionResult``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from mdde_stream.config import Settings
+from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted
+from mdde_stream.registry.base import AllocationStore, StoreError
+from mdde_stream.registry.codes import Verdict, validate
+from mdde_stream.registry.fragmenter import fragment_layout
+from mdde_stream.registry.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from mdde_stream.datanodes import DataNodes, RecordSpec
+
+logger = logging.getLogger(__name__)
+
+
+class Registry:
+    """Allocation state (``store``) plus, optionally, the data nodes its moves act on."""
+
+    def __init__(self, store: AllocationStore, data_nodes: "DataNodes | None" = None) -> None:
+        self.store = store
+        self.data_nodes = data_nodes
+        self._live = isinstance(store, MemoryStore)  # its matrix() is already a cheap live view
+        self._cache: np.ndarray | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Drop cached state; call when another process may have changed a shared (Redis) store."""
+        self.node_ids: list[str] = self.store.node_ids()
+        self.fragment_ids: list[str] = self.store.fragment_ids()
+        self._nidx = {n: i for i, n in enumerate(self.node_ids)}
+        self._fidx = {f: i for i, f in enumerate(self.fragment_ids)}
+        self._cache = None
+
+    # -- actions --------------------------------------------------------------------------
+
+    def apply_actions(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
+        """Apply one step's actions in ascending agent order; one result per action, in that order.
+
+        ``conflict`` marks a rejection of an action that was valid against the allocation at the
+        start of the step, i.e. an earlier agent of the same step got there first. After a crash
+        and redelivery the verdict is the recorded one; ``conflict`` is recomputed and best effort.
+        """
+        ordered = sorted(actions, key=lambda a: a.agent_index)
+        start = self.allocation().copy() if len(ordered) > 1 else None
+        verdicts = self.store.apply_many([(a.event_id, a.kind, a.fragment, a.source, a.target) for a in ordered])
+        results = []
+        changed = False
+        for a, v in zip(ordered, verdicts):
+            conflict = False
+            if not v.accepted and start is not None:
+                conflict = self._check(a.kind, a.fragment, a.source, a.target, start).accepted
+            changed = changed or (v.accepted and a.kind is not ActionKind.SKIP)
+            results.append(
+                ActionResult(
+                    run_id=a.run_id,
+                    episode=a.episode,
+                    step=a.step,
+                    action_event_id=a.event_id,
+                    agent=a.agent,
+                    agent_index=a.agent_index,
+                    action_index=a.action_index,
+                    kind=a.kind,
+                    accepted=v.accepted,
+                    code=int(v.code) if v.code is not None else None,
+                    message=v.message,
+                    conflict=conflict,
+                )
+            )
+        if changed:
+            self._cache = None
+        return results
+
+    def valid_action(
+        self, kind: ActionKind, fragment: str | None, source: str | None, target: str | None
+    ) -> Verdict:
+        """Would this action be accepted now? The same rule ``apply`` uses, without applying it."""
+        return self._check(kind, fragment, source, target, self.allocation())
+
+    def _check(
+        self, kind: ActionKind, fragment: str | None, source: str | None, target: str | None, m: np.ndarray
+    ) -> Verdict:
+        counts = m.sum(axis=0)
+        return validate(
+            ActionKind(kind), fragment, source, target, self._nidx, self._fidx,
+            lambda w, f: bool(m[w, f]), lambda f: int(counts[f]),
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def allocation(self) -> np.ndarray:
+        """Bool (W, F) in ``node_ids`` × ``fragment_ids`` order; read-only, copy before changing."""
+        if self._live:
+            return self.store.matrix()
+        if self._cache is None:
+            self._cache = self.store.matrix()
+            self._cache.flags.writeable = False
+        return self._cache
+
+    def allocation_map(self) -> dict[str, list[str]]:
+        m = self.allocation()
+        return {n: [self.fragment_ids[f] for f in np.flatnonzero(m[w])] for w, n in enumerate(self.node_ids)}
+
+    def replicas(self, fragment: str) -> list[str]:
+        f = self._fidx.get(fragment)
+        if f is None:
+            raise KeyError(f"unknown fragment {fragment!r}")
+        return [self.node_ids[w] for w in np.flatnonzero(self.allocation()[:, f])]
+
+    def fragments_of(self, node: str) -> list[str]:
+        w = self._nidx.get(node)
+        if w is None:
+            raise KeyError(f"unknown node {node!r}")
+        return [self.fragment_ids[f] for f in np.flatnonzero(self.allocation()[w])]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "nodes": len(self.node_ids),
+            "fragments": len(self.fragment_ids),
+            "replicas": int(np.count_nonzero(self.allocation())),
+        }
+
+    # -- snapshot, reset, shuffle ---------------------------------------------------------
+
+    def snapshot(self) -> None:
+        self.store.snapshot()
+
+    def reset(self) -> int:
+        """Restore allocation and data nodes to the snapshot; cost follows the cells that changed."""
+        changed = self.store.reset()
+        self._cache = None
+        snap = self.store.snapshot_matrix()
+        phys = self.store.physical_matrix()
+        if self.data_nodes is not None and not np.array_equal(phys, snap):
+            self._restore_data(phys, snap)
+        self.store.set_physical(snap)
+        return changed
+
+    def _restore_data(self, phys: np.ndarray, snap: np.ndarray) -> None:
+        """Bring data nodes from ``phys`` to ``snap``: copies first (never lose the only copy), then deletes."""
+        assert self.data_nodes is not None
+        ranges = self.store.fragment_records()
+        for w, f in np.argwhere(snap & ~phys):
+            holders = np.flatnonzero(phys[:, f] & snap[:, f])  # stay put through the deletes: safe to rerun
+            if holders.size == 0:
+                holders = np.flatnonzero(phys[:, f])
+            if holders.size == 0:
+                raise StoreError(f"fragment {self.fragment_ids[f]} is on no data node; cannot restore it")
+            frag = self.fragment_ids[f]
+            self.data_nodes.copy_range(self.node_ids[holders[0]], self.node_ids[w], *ranges[frag])
+        self.store.set_physical(phys | snap)
+        for w, f in np.argwhere(phys & ~snap):
+            self.data_nodes.delete_range(self.node_ids[w], *ranges[self.fragment_ids[f]])
+        logger.info(
+            "reset restored %d copies and %d deletes on the data nodes",
+            int(np.count_nonzero(snap & ~phys)), int(np.count_nonzero(phys & ~snap)),
+        )
+
+    def shuffle(self) -> int:
+        """Run the queued data moves on the data nodes, in order; returns how many were retired.
+
+        Without data nodes the queue is only retired (nothing to move), so it does not grow forever.
+        Each move is marked done right after it ran; a crash in between re-runs it, harmlessly.
+        """
+        moves = self.store.pending_moves()
+        if self.data_nodes is None:
+            return self.store.complete_moves(moves)
+        ranges = self.store.fragment_records()
+        for move in moves:
+            self.data_nodes.execute(move, ranges[move.fragment])
+            self.store.complete_moves([move])
+        if moves:
+            logger.info("shuffle ran %d moves", len(moves))
+        return len(moves)
+
+    def close(self) -> None:
+        self.store.close()
+        if self.data_nodes is not None:
+            self.data_nodes.close()
+
+
+def open_store(settings: Settings, prefix: str = "mdde:registry") -> AllocationStore:
+    """MemoryStore for an empty / ``memory`` state URL, RedisStore for ``redis://``."""
+    url = settings.state
+    if url in ("", "memory"):
+        return MemoryStore()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from mdde_stream.registry.redis_store import RedisStore
+
+        return RedisStore(url, prefix=prefix)
+    raise StoreError(f"unsupported state URL {url!r}: use redis://host:port/db, or leave MDDE_STATE empty")
+
+
+def open_registry(
+    settings: Settings,
+    node_count: int = 4,
+    fragment_count: int = 20,
+    record_count: int = 10_000,
+    data_nodes: "DataNodes | None" = None,
+    *,
+    prefix: str = "mdde:registry",
+    reuse: bool = False,
+) -> Registry:
+    """A registry with the fragmenter's initial layout, data loaded (if data nodes) and snapshotted.
+
+    ``reuse=True`` attaches to state an earlier process left in a shared store (a restarted
+    registry service must not wipe what it already applied); the layout must match.
+    """
+    store = open_store(settings, prefix)
+    if reuse and store.is_initialised():
+        if len(store.node_ids()) != node_count or len(store.fragment_ids()) != fragment_count:
+            raise StoreError(
+                f"existing registry state {prefix!r} has {len(store.node_ids())} nodes × "
+                f"{len(store.fragment_ids())} fragments, not {node_count} × {fragment_count}"
+            )
+        logger.info("attached to existing registry state %r", prefix)
+        return Registry(store, data_nodes)
+    if data_nodes is not None and data_nodes.spec.record_count != record_count:
+        raise ValueError(f"data nodes generate {data_nodes.spec.record_count} records, registry expects {record_count}")
+    _, ranges, allocation = fragment_layout(record_count, node_count, fragment_count)
+    nodes = list(allocation)
+    frags = list(ranges)
+    store.setup(nodes, frags, allocation, ranges)
+    if data_nodes is not None:
+        data_nodes.load(ranges, allocation)
+    store.snapshot()
+    return Registry(store, data_nodes)

@@ -1,0 +1,87 @@
+"""``mdde-stream run``: episodes of the default scenario with a built-in policy, on the embedded defaults.
+
+``run`` is a plain typer command function; the main CLI mounts it with ``app.command("run")(run)``.
+``app`` here holds only this command, for tests and ``python -m mdde_stream.run_cli``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+logger = logging.getLogger(__name__)
+console = Console()
+
+
+def run(
+    episodes: int = typer.Option(5, "--episodes", min=1, help="Episodes to run."),
+    steps: int = typer.Option(100, "--steps", min=1, help="Steps per episode (truncation)."),
+    policy: str = typer.Option("random-valid", "--policy", help="random-valid | do-nothing | starving | greedy."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of episode 0 (episode e uses seed + e)."),
+    benchmark: str = typer.Option("estimate", "--benchmark", help="estimate | simulated | real."),
+    run_id: str = typer.Option(None, "--run-id", help="Run id (default: generated)."),
+    nodes: int = typer.Option(4, "--nodes", min=2, help="Data nodes (one agent each)."),
+    fragments: int = typer.Option(20, "--fragments", min=1, help="Fragments."),
+    workload: str = typer.Option("uniform", "--workload", help="Workload preset or distribution."),
+    frequency: int = typer.Option(5, "--frequency", min=1, help="Benchmark every S steps."),
+    operations: int = typer.Option(None, "--operations", min=1, help="Reads per benchmark (default: the preset's)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Run episodes of the default scenario with a built-in policy and print a summary."""
+    from pydantic import ValidationError
+
+    from mdde_stream.env import EnvConfig
+    from mdde_stream.policies import make_policy
+    from mdde_stream.runner import run_episodes
+
+    options = dict(nodes=nodes, fragments=fragments, max_steps=steps, seed=seed, benchmark=benchmark,
+                   workload=workload, benchmark_frequency=frequency, operations=operations)
+    if run_id:
+        options["run_id"] = run_id
+    try:
+        config = EnvConfig(**options)
+        chosen = make_policy(policy, seed=seed)
+    except (ValidationError, ValueError) as exc:
+        console.print(f"[red]invalid options:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    console.print(f"run id: [bold]{config.run_id}[/bold]")
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=quiet, transient=False,
+    ) as progress:
+        task = progress.add_task(f"{policy} · {benchmark}", total=episodes * steps)
+        summary = run_episodes(config, chosen, episodes, on_step=lambda e, s: progress.advance(task))
+
+    table = Table(title=f"run {summary.run_id}: {episodes} episodes × {steps} steps, {policy}, {benchmark}")
+    table.add_column("agent")
+    table.add_column("reads share (end)", justify="right")
+    table.add_column("mean reward / step", justify="right")
+    for agent, share, reward in zip(summary.agents, summary.reads_share, summary.mean_reward):
+        table.add_row(agent, f"{share:.1%}", f"{reward:.3f}")
+    console.print(table)
+    console.print(
+        f"throughput: {summary.first_throughput:,.0f} → {summary.last_throughput:,.0f} reads/s "
+        f"({summary.throughput_change:+.1%} vs the first step)"
+    )
+    console.print(f"valid action rate: {summary.valid_rate:.1%}")
+    console.print(f"{summary.steps} steps in {summary.elapsed_s:.2f} s ({summary.steps_per_s:,.0f} steps/s)")
+    console.print(f"events written to the bus; run id: {summary.run_id}")
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _root() -> None:
+    """mdde-stream run (standalone)."""
+
+
+app.command("run")(run)
+
+if __name__ == "__main__":
+    app()
