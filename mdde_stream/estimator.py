@@ -101,17 +101,18 @@ def estimate(
     fragment_reads = reads.sum(axis=0)
     new_reads = _redistribute(alloc, reads, fragment_reads)
 
-    # Node totals are W numbers: plain Python beats numpy's per-call overhead here.
+    # Node totals are W numbers: plain Python beats numpy's per-call overhead here. D is kept as
+    # an exact integer numerator, D = sum_w |W r_w - sum| / (W sum), so that a permutation of the
+    # node totals compares equal (float rounding must not flip zeta's sign).
     base_totals = reads.sum(axis=1).tolist()
     new_totals = new_reads.sum(axis=1).tolist()
     w_count = len(base_totals)
-    total = float(sum(base_totals))
-    if total > 0.0:
-        ideal = total / w_count
-        d_base = sum(abs(r - ideal) for r in base_totals) / total
-        d_new = sum(abs(r - ideal) for r in new_totals) / total
-    else:
-        d_base = d_new = 0.0
+    total = sum(base_totals)
+    s_base = sum(abs(w_count * r - total) for r in base_totals)
+    s_new = sum(abs(w_count * r - total) for r in new_totals)
+    scale = w_count * total
+    d_base = s_base / scale if scale else 0.0
+    d_new = s_new / scale if scale and s_new != s_base else d_base
     throughput = throughput_factor(d_base, d_new, w_count, j, k) * float(tau)
     return Estimate(throughput, new_reads, d_base, d_new)
 
@@ -145,6 +146,10 @@ def _check_inputs(allocation: np.ndarray, reads: np.ndarray) -> tuple[np.ndarray
     return alloc, reads
 
 
+VECTOR_DEAL_MIN_STEPS = 48
+"""From this many fragments with reads left over, try the vectorised fixed point first."""
+
+
 def _redistribute(alloc: np.ndarray, reads: np.ndarray, fragment_reads: np.ndarray) -> np.ndarray:
     replica_count = alloc.sum(axis=0)
     if not replica_count.all():
@@ -158,36 +163,100 @@ def _redistribute(alloc: np.ndarray, reads: np.ndarray, fragment_reads: np.ndarr
     # Only the remainders depend on the order. A node's load when fragment f is dealt is its
     # cumulative equal shares up to f in processing order plus the remainders dealt so far; f's
     # own equal share is the same on all of f's replicas, so including it changes no ranking.
+    # Candidates are ranked by one integer, load * W + node (smaller load, then lower index);
+    # the node is key % W and each remainder read dealt to a node adds W to its later keys.
     order = np.lexsort((-fragment_reads, replica_count))  # stable: ties keep fragment index order
     steps = np.flatnonzero(remainder[order])  # positions (in processing order) with reads left over
     pending = order[steps]
-    loads = np.cumsum(new_reads[:, order], axis=1)[:, steps].T.tolist()
-    counts = replica_count[pending].tolist()
-    _, holder_node = np.nonzero(alloc[:, pending].T)  # nodes ascending within each fragment
-    holders = holder_node.tolist()
-    dealt = [0] * alloc.shape[0]
-    rows: list[int] = []
-    cols: list[int] = []
-    start = 0
-    for f, load, count, extra in zip(pending.tolist(), loads, counts, remainder[pending].tolist()):
-        nodes = holders[start : start + count]
-        start += count
-
-        def key(w: int, load: list[int] = load) -> int:
-            return load[w] + dealt[w]
-
-        # min/sorted keep the first of equal keys and nodes ascend: lower index wins ties.
-        chosen = [min(nodes, key=key)] if extra == 1 else sorted(nodes, key=key)[:extra]
-        for w in chosen:
-            dealt[w] += 1
-            rows.append(w)
-            cols.append(f)
+    w_count = alloc.shape[0]
+    keys = np.cumsum(new_reads.T[order], axis=0)[steps] * w_count + np.arange(w_count)
+    settled = 0
+    dealt = [0] * w_count
+    if steps.size >= VECTOR_DEAL_MIN_STEPS:
+        chosen, settled = _deal_fixed_point(keys, alloc.T[pending], remainder[pending])
+        new_reads[:, pending[:settled]] += chosen[:settled].T
+        if settled == steps.size:
+            return new_reads
+        dealt = (chosen[:settled].sum(axis=0) * w_count).tolist()
+    rows, cols = _deal_sequential(keys[settled:], alloc, pending[settled:], replica_count, remainder, dealt)
     if len(rows) <= 8:
         for w, f in zip(rows, cols):
             new_reads[w, f] += 1
     else:
         new_reads[rows, cols] += 1
     return new_reads
+
+
+def _deal_sequential(
+    keys: np.ndarray,
+    alloc: np.ndarray,
+    pending: np.ndarray,
+    replica_count: np.ndarray,
+    remainder: np.ndarray,
+    dealt: list[int],
+) -> tuple[list[int], list[int]]:
+    """Deal the left-over reads one fragment at a time; returns the (node, fragment) cells to bump.
+
+    ``dealt[w]`` is W times the left-over reads node w already got (updated in place).
+    """
+    w_count = alloc.shape[0]
+    counts = replica_count[pending].tolist()
+    holders = alloc.T[pending].nonzero()[1].tolist()  # each fragment's nodes, ascending, back to back
+    rows: list[int] = []
+    cols: list[int] = []
+    start = 0
+    for f, key, count, extra in zip(pending.tolist(), keys.tolist(), counts, remainder[pending].tolist()):
+        end = start + count
+        if count == 2:  # the common case after one copy: one read left, to the lighter node
+            a, b = holders[start], holders[start + 1]
+            chosen: list[int] = [a if key[a] + dealt[a] < key[b] + dealt[b] else b]
+        else:
+            if count == w_count:  # held everywhere: no need to look nodes up
+                ranked = [k + d for k, d in zip(key, dealt)]
+            else:
+                ranked = [key[w] + dealt[w] for w in holders[start:end]]
+            if extra == 1:
+                chosen = [min(ranked) % w_count]
+            else:
+                ranked.sort()
+                chosen = [k % w_count for k in ranked[:extra]]
+        for w in chosen:
+            dealt[w] += w_count
+            rows.append(w)
+            cols.append(f)
+        start = end
+    return rows, cols
+
+
+def _deal_fixed_point(keys: np.ndarray, holds: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, int]:
+    """Deal all steps at once by iterating: choices <- best nodes given reads dealt by choices.
+
+    Row s of the result marks the nodes that get one of step s's left-over reads. Step s depends
+    only on earlier steps, so once two successive rounds agree on steps 0..p-1 those steps are
+    final; the returned ``settled`` is that p (all steps when the rounds agree entirely, which is
+    then the sequential answer). Loads are usually far apart compared to the few left-over reads,
+    so this settles in two or three rounds; when rounds barely advance (near-equal loads, e.g.
+    everything replicated everywhere), it stops and the caller deals the rest sequentially.
+    """
+    step_count, w_count = keys.shape
+    sentinel = np.iinfo(np.int64).max
+    base = np.where(holds, keys, sentinel)
+    kth = (extra - 1)[:, None]
+    chosen = np.zeros(holds.shape, dtype=np.int64)
+    settled = 0
+    while True:
+        before = np.cumsum(chosen, axis=0) - chosen  # reads dealt to each node in earlier steps
+        ranked = np.where(holds, base + before * w_count, sentinel)
+        cutoff = np.take_along_axis(np.sort(ranked, axis=1), kth, axis=1)
+        update = (ranked <= cutoff).astype(np.int64)
+        differs = np.flatnonzero((update != chosen).any(axis=1))
+        agreed = int(differs[0]) if differs.size else step_count
+        chosen = update
+        if agreed == step_count:
+            return chosen, step_count
+        if agreed - settled < max(1, step_count // 8) and settled > 0:
+            return chosen, agreed
+        settled = max(settled, agreed, 1)  # round 1 always settles step 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,6 +104,23 @@ class ActionResult(Event):
     conflict: bool = Field(default=False, description="valid at step start, invalidated by an earlier agent")
 
 
+class EpisodeStarted(Event):
+    """Everything needed to rebuild an episode from its actions: configuration, layout, baseline."""
+
+    SCHEMA: ClassVar[str] = "episode"
+    TOPIC: ClassVar[str] = "episodes"
+
+    seed: int | None = None
+    scenario: str = "default"
+    config: dict[str, Any] = Field(default_factory=dict, description="the environment's configuration, as JSON")
+    agents: list[str] = Field(default_factory=list)
+    node_ids: list[str] = Field(default_factory=list)
+    fragment_ids: list[str] = Field(default_factory=list)
+    allocation: dict[str, list[str]] = Field(default_factory=dict, description="node -> fragments at reset")
+    baseline_throughput: float | None = None
+    baseline_reads: dict[str, dict[str, NonNegInt]] = Field(default_factory=dict)
+
+
 class StepCompleted(Event):
     """Summary of one environment step: what was accepted and what each agent earned."""
 
@@ -257,6 +274,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         ActionSubmitted,
         ActionResult,
+        EpisodeStarted,
         StepCompleted,
         BenchmarkRequested,
         BenchmarkTask,

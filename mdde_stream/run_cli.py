@@ -68,7 +68,10 @@ def run(
         f"throughput: {summary.first_throughput:,.0f} → {summary.last_throughput:,.0f} reads/s "
         f"({summary.throughput_change:+.1%} vs the first step)"
     )
-    console.print(f"valid action rate: {summary.valid_rate:.1%}")
+    console.print(
+        f"valid action rate: {summary.valid_rate:.1%} "
+        f"({summary.conflicts} rejected only because an earlier agent of the same step acted first)"
+    )
     console.print(f"{summary.steps} steps in {summary.elapsed_s:.2f} s ({summary.steps_per_s:,.0f} steps/s)")
     console.print(f"events written to the bus; run id: {summary.run_id}")
 

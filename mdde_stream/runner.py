@@ -30,6 +30,7 @@ class EpisodeStats:
     final_node_reads: np.ndarray
     actions: int
     valid: int
+    conflicts: int
     returns: np.ndarray
 
     @property
@@ -82,6 +83,10 @@ class RunSummary:
         return sum(e.valid for e in self.episodes) / actions if actions else 0.0
 
     @property
+    def conflicts(self) -> int:
+        return sum(e.conflicts for e in self.episodes)
+
+    @property
     def mean_reward(self) -> np.ndarray:
         """Mean per-step reward of each agent over the whole run."""
         if not self.steps:
@@ -114,7 +119,7 @@ def run_episodes(
             assert env.initial is not None
             first = env.initial.throughput
             returns = np.zeros(len(env.possible_agents))
-            actions = valid = steps = 0
+            actions = valid = conflicts = steps = 0
             while env.agents:
                 chosen = policy.act(obs)
                 obs, rewards, _, _, infos = env.step(chosen)
@@ -124,12 +129,13 @@ def run_episodes(
                     actions += 1
                     if info["accepted"] and (chosen[agent] != 0 or info["legal"]):
                         valid += 1
+                    conflicts += info["conflict"]
                 if on_step is not None:
                     on_step(e, steps)
             latest = env.latest
             assert latest is not None
             summary.episodes.append(
-                EpisodeStats(e, steps, first, latest.throughput, latest.node_reads.copy(), actions, valid, returns)
+                EpisodeStats(e, steps, first, latest.throughput, latest.node_reads.copy(), actions, valid, conflicts, returns)
             )
     finally:
         env.close()

@@ -72,7 +72,13 @@ public final class EsNode {
                 stopped.countDown();
             }
         }, "mdde-es-shutdown"));
-        node.start();
+        try {
+            node.start();
+        } catch (Exception | Error e) {
+            // Without this the JVM could linger on non-daemon threads after a failed bind.
+            e.printStackTrace();
+            System.exit(1);
+        }
         System.out.println("EsNode started: " + home);
         stopped.await();
     }

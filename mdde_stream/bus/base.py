@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import abc
 import zlib
-from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from dataclasses import dataclass
+from typing import Iterable, Literal, NamedTuple
 
 OffsetReset = Literal["earliest", "latest"]
 
@@ -23,15 +23,13 @@ class TopicSpec:
     partitions: int = 1
 
 
-@dataclass(frozen=True, order=True)
-class TopicPartition:
+class TopicPartition(NamedTuple):
     topic: str
     partition: int
 
 
-@dataclass(frozen=True)
-class Record:
-    """One message as a consumer sees it."""
+class Record(NamedTuple):
+    """One message as a consumer sees it (a tuple: consumers create many of these)."""
 
     topic: str
     partition: int
@@ -39,7 +37,7 @@ class Record:
     key: bytes | None
     value: bytes
     timestamp_ms: int
-    headers: tuple[tuple[str, bytes], ...] = field(default=())
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def tp(self) -> TopicPartition:

@@ -30,11 +30,19 @@ from mdde_stream.bus.base import (
     TopicPartition,
     TopicSpec,
     UnknownTopicError,
-    as_bytes,
 )
 from mdde_stream.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+# Errors a client sees while its metadata lags behind a just-created topic.
+_METADATA_LAG = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError._UNKNOWN_TOPIC,
+}
 
 
 class KafkaBus(Bus):
@@ -108,11 +116,18 @@ class KafkaBus(Bus):
         with self._probe_lock:
             if self._probe is None:
                 self._probe = _RawConsumer({"bootstrap.servers": self.bootstrap, "group.id": "mdde-watermarks"})
-            try:
-                low, high = self._probe.get_watermark_offsets(_RawTP(tp.topic, tp.partition), timeout=10)
-            except KafkaException as exc:
-                raise UnknownTopicError(f"no watermarks for {tp.topic}[{tp.partition}]: {exc}") from exc
-        return int(low), int(high)
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    low, high = self._probe.get_watermark_offsets(_RawTP(tp.topic, tp.partition), timeout=10)
+                    return int(low), int(high)
+                except KafkaException as exc:
+                    # A fresh topic's leader may not be known to this client yet: retry retriable errors.
+                    if not exc.args[0].retriable() and exc.args[0].code() not in _METADATA_LAG:
+                        raise UnknownTopicError(f"no watermarks for {tp.topic}[{tp.partition}]: {exc}") from exc
+                    if time.monotonic() > deadline:
+                        raise UnknownTopicError(f"no watermarks for {tp.topic}[{tp.partition}]: {exc}") from exc
+                    time.sleep(0.1)
 
     def producer(self, **config: Any) -> "KafkaProducer":
         return KafkaProducer(self.bootstrap, {**self._overrides.get("producer", {}), **config})
@@ -144,9 +159,13 @@ class KafkaProducer(Producer):
             "queue.buffering.max.messages": 500000,
             "compression.type": "lz4",
             "partitioner": "consistent_random",
+            # Reports only for failed records: one Python callback per error, not per message.
+            "delivery.report.only.error": True,
+            "on_delivery": self._on_delivery,
             **config,
         }
         self._p = _RawProducer(conf)
+        self._unpolled = 0
         self._errors: list[str] = []
         self._closed = False
 
@@ -164,20 +183,27 @@ class KafkaProducer(Producer):
     ) -> None:
         if self._closed:
             raise BusError("producer is closed")
-        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
-        if partition is not None:
-            kwargs["partition"] = partition
-        if headers:
-            kwargs["headers"] = list(headers.items())
+        if isinstance(key, str):
+            key = key.encode()
         while True:
             try:
-                self._p.produce(topic, value, as_bytes(key), **kwargs)
+                if partition is None and not headers:
+                    self._p.produce(topic, value, key)
+                else:
+                    self._p.produce(
+                        topic, value, key, partition=-1 if partition is None else partition,
+                        headers=list(headers.items()) if headers else None,
+                    )
                 break
             except BufferError:
                 self._p.poll(0.05)  # local queue full: let librdkafka drain it
             except KafkaException as exc:
                 raise BusError(f"produce to {topic!r} failed: {exc}") from exc
-        self._p.poll(0)
+        self._unpolled += 1
+        if self._unpolled >= 1000:
+            # Serve (error-only) delivery reports now and then instead of once per message.
+            self._unpolled = 0
+            self._p.poll(0)
 
     def flush(self, timeout: float = 30.0) -> None:
         remaining = self._p.flush(timeout)
@@ -265,6 +291,8 @@ class KafkaConsumer(Consumer):
         except KafkaException as exc:
             raise BusError(f"consume failed: {exc}") from exc
         out: list[Record] = []
+        append = out.append
+        ends: dict[tuple[str, int], int] = {}
         for m in msgs:
             err = m.error()
             if err is not None:
@@ -274,12 +302,13 @@ class KafkaConsumer(Consumer):
                     raise BusError(f"fatal consumer error: {err.str()}")
                 logger.warning("consumer %s: %s", self.group_id, err.str())
                 continue
-            _, ts = m.timestamp()
-            tp = TopicPartition(m.topic(), m.partition())
-            out.append(
-                Record(m.topic(), m.partition(), m.offset(), m.key(), m.value() or b"", ts, tuple(m.headers() or ()))
-            )
-            self._positions[tp] = m.offset() + 1
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            headers = m.headers()
+            append(Record(topic, partition, offset, m.key(), m.value() or b"", m.timestamp()[1],
+                          tuple(headers) if headers else ()))
+            ends[(topic, partition)] = offset + 1
+        for (topic, partition), end in ends.items():
+            self._positions[TopicPartition(topic, partition)] = end
         return out
 
     def _retry_seeks(self) -> None:

@@ -100,6 +100,9 @@ class DefaultScenario(Scenario):
             }
         )
         self._window: list[np.ndarray] = []
+        # Channels 0/1 of the observation, shared by all agents and updated in place (each agent gets a copy).
+        self._base = np.zeros((w, f, 3), dtype=np.float32)
+        self._kappa_of: Measurement | None = None
 
     # -- spaces ---------------------------------------------------------------------------------
     def action_space(self, agent: str) -> spaces.Discrete:
@@ -148,11 +151,11 @@ class DefaultScenario(Scenario):
 
     # -- observations ---------------------------------------------------------------------------
     def observe(self, allocation: np.ndarray, latest: Measurement | None, masks: np.ndarray) -> dict[str, Any]:
-        w, f = allocation.shape
-        base = np.zeros((w, f, 3), dtype=np.float32)
+        base = self._base
         base[:, :, 0] = allocation
-        if latest is not None:
-            base[:, :, 1] = latest.popularity()
+        if latest is not self._kappa_of:  # κ changes only when a new measurement arrives
+            base[:, :, 1] = 0.0 if latest is None else latest.popularity()
+            self._kappa_of = latest
         result: dict[str, Any] = {}
         for a, agent in enumerate(self.node_ids):
             obs = base.copy()

@@ -6,14 +6,18 @@ when the scenario asks, reward, and record the step. Every step's actions, verdi
 to the bus through one buffered producer that is flushed at the end of an episode and on ``close``,
 never per step, so recording costs microseconds, and an episode can be replayed from its topics.
 
-Events are built with ``model_construct`` from values the environment itself produced (ids from its
-own tables, counts it computed): validating them again would triple the cost of a step.
+Events are built by :func:`trusted_event` from values the environment itself produced (ids from its
+own tables, counts it computed): validating them again — or even pydantic's ``model_construct``,
+which re-walks every field — would cost more than the rest of the step. A unit test proves such
+events serialise to exactly what the validated model accepts.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
 import numpy as np
 from pettingzoo import ParallelEnv
@@ -35,12 +39,34 @@ from mdde_stream.events import (
     EstimatorResult,
     Event,
     StepCompleted,
-    new_event_id,
     utc_now,
 )
 from mdde_stream.registry import fragment_layout, open_registry
 
 logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+
+def trusted_event(cls: type[E], values: dict[str, Any]) -> E:
+    """An event from complete, already-valid field values (every field, by field name), unvalidated."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+class EventIds:
+    """Unique event ids at a counter's cost: a random 16-hex-digit prefix per environment + a sequence."""
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._next = itertools.count().__next__
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{self._next():016x}"
 
 
 class MddeParallelEnv(ParallelEnv):
@@ -70,7 +96,12 @@ class MddeParallelEnv(ParallelEnv):
             ensure_topics(self._bus, self.settings)
         self._producer = self._bus.producer() if (self._bus is not None and cfg.publish_events) else None
 
-        registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records)
+        if cfg.stage == "remote":
+            # Attach to the state the registry service uses (or set it up): never wipe a live service's state.
+            registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
+                                     prefix=cfg.registry_prefix, reuse=True)
+        else:
+            registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records, prefix=cfg.registry_prefix)
         if cfg.stage == "remote":
             assert self._bus is not None
             self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id, cfg.action_timeout_s)
@@ -113,6 +144,17 @@ class MddeParallelEnv(ParallelEnv):
         self.latest: Measurement | None = None
         self.initial: Measurement | None = None
         self._closed = False
+        self._new_id = EventIds()
+        self._rows = np.arange(len(self.possible_agents))
+        self._run_key = self.run_id.encode()
+        self._topics = {cls: self.settings.topic(cls.TOPIC) for cls in
+                        (ActionSubmitted, ActionResult, StepCompleted, EstimatorResult, BenchmarkResult)}
+        # Slot 0 is "skip" in the default layout; other scenarios are asked through their decoder.
+        self._skip_is_zero = all(
+            (self._action_fields[i][0][0] is ActionKind.SKIP)
+            and all(f[0] is not ActionKind.SKIP for f in self._action_fields[i][1:])
+            for i in range(len(self.possible_agents))
+        )
 
     # -- PettingZoo API -------------------------------------------------------------------------
     def observation_space(self, agent: str):  # type: ignore[override]
@@ -144,48 +186,47 @@ class MddeParallelEnv(ParallelEnv):
         if not self.agents:
             raise RuntimeError("step() called with no live agents: call reset() first")
         self.step_count = t = self.step_count + 1
-        n_agents = len(self.possible_agents)
-        chosen = np.empty(n_agents, dtype=np.int64)
-        for i, agent in enumerate(self.possible_agents):
-            try:
-                chosen[i] = actions[agent]
-            except KeyError:
-                raise KeyError(f"no action for agent {agent!r} at step {t}") from None
+        agents = self.possible_agents
+        try:
+            chosen = [int(actions[agent]) for agent in agents]
+        except KeyError as exc:
+            raise KeyError(f"no action for agent {exc.args[0]!r} at step {t}") from None
         n_actions = self._masks.shape[1]
-        if chosen.min() < 0 or chosen.max() >= n_actions:
-            raise ValueError(f"actions must lie in [0, {n_actions}), got {dict(zip(self.possible_agents, chosen.tolist()))}")
-        rows = np.arange(n_agents)
-        legal = self._masks[rows, chosen].astype(bool)
+        if min(chosen) < 0 or max(chosen) >= n_actions:
+            raise ValueError(f"actions must lie in [0, {n_actions}), got {dict(zip(agents, chosen))}")
+        legal_list = self._masks[self._rows, chosen].astype(bool).tolist()
         submitted = self._submissions(chosen, t)
         results = self._stage.apply(submitted)
-        accepted = np.fromiter((r.accepted for r in results), dtype=bool, count=n_agents)
-        skipped = np.fromiter((s.kind is ActionKind.SKIP for s in submitted), dtype=bool, count=n_agents)
-        conflicts = sum(1 for r in results if r.conflict)
+        accepted_list = [r.accepted for r in results]
+        skipped_list = [a == 0 for a in chosen] if self._skip_is_zero else [
+            s.kind is ActionKind.SKIP for s in submitted
+        ]
         self._allocation = allocation = self._stage.allocation()
 
         measurement: Measurement | None = None
         if self.scenario.is_benchmark_step(t):
             measurement = self.latest = self._source.measure(self._request())
-        rewards_arr = self.scenario.rewards(StepFacts(t, accepted, skipped, legal, allocation, measurement))
+        accepted, skipped, legal = np.array(accepted_list), np.array(skipped_list), np.array(legal_list)
+        rewards_list = self.scenario.rewards(StepFacts(t, accepted, skipped, legal, allocation, measurement)).tolist()
         self._masks = self.scenario.masks(allocation)
         observations = self.scenario.observe(allocation, self.latest, self._masks)
 
         truncated = t >= self.config.max_steps
-        agents = self.possible_agents
-        rewards = dict(zip(agents, rewards_arr.tolist()))
-        terminations = dict.fromkeys(agents, False)
-        truncations = dict.fromkeys(agents, truncated)
+        rewards = dict(zip(agents, rewards_list))
+        # A conflict: legal against the step's starting allocation, rejected because an earlier agent
+        # acted first. Computed here from our own mask, so it holds whichever registry answered.
+        conflict_list = [leg and not acc for leg, acc in zip(legal_list, accepted_list)]
         infos = {
-            agent: {"accepted": bool(accepted[i]), "legal": bool(legal[i]), "code": results[i].code,
-                    "conflict": results[i].conflict}
-            for i, agent in enumerate(agents)
+            agent: {"accepted": acc, "legal": leg, "code": r.code, "conflict": con}
+            for agent, acc, leg, r, con in zip(agents, accepted_list, legal_list, results, conflict_list)
         }
         if self._producer is not None:
-            self._record(t, submitted, results, rewards, chosen, accepted, skipped, conflicts, measurement, truncated)
+            self._record(t, submitted, results, rewards, chosen, accepted_list, skipped_list, sum(conflict_list),
+                         measurement, truncated)
         if truncated:
             self.agents = []
             self._flush()
-        return observations, rewards, terminations, truncations, infos
+        return observations, rewards, dict.fromkeys(agents, False), dict.fromkeys(agents, truncated), infos
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -230,53 +271,54 @@ class MddeParallelEnv(ParallelEnv):
     def _request(self) -> BenchmarkRequest:
         return BenchmarkRequest(self._allocation, self._seed, self.run_id, self.episode, self.step_count)
 
-    def _submissions(self, chosen: np.ndarray, step: int) -> list[ActionSubmitted]:
+    def _submissions(self, chosen: list[int], step: int) -> list[ActionSubmitted]:
         now = utc_now()
-        construct = ActionSubmitted.model_construct
         out = []
         n = len(self.possible_agents)
+        new_id, run_id, episode, fields = self._new_id, self.run_id, self.episode, self._action_fields
         for i, agent in enumerate(self.possible_agents):
-            a = int(chosen[i])
-            kind, frag, src, tgt = self._action_fields[i][a]
-            out.append(construct(
-                schema_name=ActionSubmitted.SCHEMA, version=ActionSubmitted.VERSION, event_id=new_event_id(),
-                run_id=self.run_id, episode=self.episode, step=step, ts=now, agent=agent, agent_index=i,
-                action_index=a, kind=kind, fragment=frag, source=src, target=tgt, step_size=n,
-            ))
+            a = chosen[i]
+            kind, frag, src, tgt = fields[i][a]
+            out.append(trusted_event(ActionSubmitted, {
+                "schema_name": "action", "version": 1, "event_id": new_id(), "run_id": run_id,
+                "episode": episode, "step": step, "ts": now, "agent": agent, "agent_index": i,
+                "action_index": a, "kind": kind, "fragment": frag, "source": src, "target": tgt, "step_size": n,
+            }))
         return out
 
     def _record(self, step: int, submitted: list[ActionSubmitted], results: list[ActionResult],
-                rewards: dict[str, float], chosen: np.ndarray, accepted: np.ndarray, skipped: np.ndarray,
+                rewards: dict[str, float], chosen: list[int], accepted: list[bool], skipped: list[bool],
                 conflicts: int, measurement: Measurement | None, truncated: bool) -> None:
         produce = self._producer.produce  # type: ignore[union-attr]
-        key = self.run_id
+        key = self._run_key
         if not self._stage.publishes_actions:
-            topic = self.settings.topic(ActionSubmitted.TOPIC)
+            topic = self._topics[ActionSubmitted]
             for event in submitted:
                 produce(topic, event.to_bytes(), key=key)
-            topic = self.settings.topic(ActionResult.TOPIC)
+            topic = self._topics[ActionResult]
             for result in results:
                 produce(topic, result.to_bytes(), key=key)
-        n_acc = int(accepted.sum())
-        n_skip = int(skipped.sum())
+        n_acc = sum(accepted)
+        n_skip = sum(skipped)
         alloc = self._allocation
-        summary = StepCompleted.model_construct(
-            schema_name=StepCompleted.SCHEMA, version=StepCompleted.VERSION, event_id=new_event_id(),
-            run_id=self.run_id, episode=self.episode, step=step, ts=utc_now(), rewards=rewards,
-            actions=dict(zip(self.possible_agents, chosen.tolist())), accepted=n_acc - int((accepted & skipped).sum()),
-            rejected=len(results) - n_acc, skipped=n_skip, conflicts=conflicts,
-            benchmark=measurement is not None, benchmark_mode=self._source.mode if measurement else None,
-            throughput=measurement.throughput if measurement else None,
-            node_reads=dict(zip(self.node_ids, measurement.node_reads.tolist())) if measurement else {},
-            replicas=dict(zip(self.fragment_ids, alloc.sum(axis=0).tolist())),
-            storage=dict(zip(self.node_ids, alloc.sum(axis=1).tolist())),
-            terminated=False, truncated=truncated,
-        )
-        produce(self.settings.topic(StepCompleted.TOPIC), summary.to_bytes(), key=key)
+        summary = trusted_event(StepCompleted, {
+            "schema_name": "step", "version": 1, "event_id": self._new_id(), "run_id": self.run_id,
+            "episode": self.episode, "step": step, "ts": utc_now(), "rewards": rewards,
+            "actions": dict(zip(self.possible_agents, chosen)),
+            "accepted": n_acc - sum(a and s for a, s in zip(accepted, skipped)), "rejected": len(results) - n_acc,
+            "skipped": n_skip, "conflicts": conflicts, "benchmark": measurement is not None,
+            "benchmark_mode": self._source.mode if measurement else None,
+            "throughput": measurement.throughput if measurement else None,
+            "node_reads": dict(zip(self.node_ids, measurement.node_reads.tolist())) if measurement else {},
+            "replicas": dict(zip(self.fragment_ids, alloc.sum(axis=0).tolist())),
+            "storage": dict(zip(self.node_ids, alloc.sum(axis=1).tolist())),
+            "terminated": False, "truncated": truncated,
+        })
+        produce(self._topics[StepCompleted], summary.to_bytes(), key=key)
         if measurement is not None:
             event = self._measurement_event(measurement, step)
             if event is not None:
-                produce(self.settings.topic(type(event).TOPIC), event.to_bytes(), key=key)
+                produce(self._topics[type(event)], event.to_bytes(), key=key)
 
     def _measurement_event(self, m: Measurement, step: int) -> Event | None:
         """The estimate or simulated benchmark as its own event (real results come from the aggregator)."""
@@ -285,14 +327,17 @@ class MddeParallelEnv(ParallelEnv):
         for w, f, v in zip(rows.tolist(), cols.tolist(), m.reads[rows, cols].tolist()):
             reads.setdefault(self.node_ids[w], {})[self.fragment_ids[f]] = v
         node_reads = dict(zip(self.node_ids, m.node_reads.tolist()))
-        common = dict(run_id=self.run_id, episode=self.episode, step=step, request_id=new_event_id(),
-                      throughput=m.throughput, reads=reads, node_reads=node_reads)
+        common = {"event_id": self._new_id(), "run_id": self.run_id, "episode": self.episode, "step": step,
+                  "ts": utc_now(), "request_id": self._new_id(), "throughput": m.throughput, "reads": reads,
+                  "node_reads": node_reads}
         if m.source == "estimate":
             base = imbalance(self.initial.node_reads) if self.initial is not None else 0.0
-            return EstimatorResult(imbalance_baseline=base, imbalance_current=imbalance(m.node_reads), **common)
+            return trusted_event(EstimatorResult, {
+                "schema_name": EstimatorResult.SCHEMA, "version": EstimatorResult.VERSION, **common, "imbalance_baseline": base, "imbalance_current": imbalance(m.node_reads)})
         if m.source == "simulated":
             duration = m.total_reads / m.throughput if m.throughput > 0 else 0.0
-            return BenchmarkResult(source="simulated", operations=m.total_reads, duration_s=duration, **common)
+            return trusted_event(BenchmarkResult, {
+                "schema_name": BenchmarkResult.SCHEMA, "version": BenchmarkResult.VERSION, **common, "source": "simulated", "operations": m.total_reads, "duration_s": duration, "workers": 0})
         return None
 
     def _flush(self) -> None:

@@ -64,6 +64,10 @@ class AllocationStore(abc.ABC):
         """Apply ``(event_id, kind, fragment, source, target)`` tuples one by one, in order."""
         return [self.apply(*a) for a in actions]
 
+    def last_matrix(self) -> np.ndarray | None:
+        """The allocation as the last ``apply_many`` left it, if the backend returned it for free."""
+        return None
+
     @abc.abstractmethod
     def verdict_of(self, event_id: str) -> Verdict | None:
         """The recorded verdict of an applied event id, if it is still remembered."""

@@ -77,6 +77,8 @@ def validate(
     Checks run in a fixed order (malformed, unknown id, self copy, not on node, duplicate / last
     replica) so that an action breaking several rules always gets the same code on every backend.
     """
+    if not isinstance(kind, ActionKind):
+        kind = ActionKind(kind)  # a plain "copy" string from JSON; raises ValueError if unknown
     if kind is ActionKind.SKIP:
         return ACCEPTED
     if kind is ActionKind.COPY:

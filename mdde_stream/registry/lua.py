@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # KEYS: alloc, nidx, fidx, queue, seq, meta, then one verdict key per action.
 # ARGV: ttl_seconds, then per action: kind, fragment, source, target, present ("101": which are set).
-# Returns per action: accepted (0/1), code (0 = none), message, duplicate (0/1).
+# Returns per action: accepted (0/1), code (0 = none), message, duplicate (0/1); then the alloc bits.
 APPLY = r"""
 local alloc, nidx, fidx, queue, seqk, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local ttl = tonumber(ARGV[1])
@@ -89,6 +89,7 @@ for i = 0, n - 1 do
     table.insert(out, acc); table.insert(out, code); table.insert(out, msg); table.insert(out, 0)
   end
 end
+table.insert(out, redis.call('GET', alloc))  -- the caller's cache, without another round trip
 return out
 """
 

@@ -7,6 +7,7 @@ plain Python lists for the checks and a numpy matrix that is updated in place, n
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 
 import numpy as np
@@ -44,6 +45,8 @@ class MemoryStore(AllocationStore):
         self._queue: deque[tuple[ActionKind, str, str | None, str, int]] = deque()
         self._seq = 0
         self._ready = False
+        # apply() is check-then-write; the lock keeps concurrent callers from both passing the check
+        self._lock = threading.Lock()
 
     def setup(
         self,
@@ -91,6 +94,12 @@ class MemoryStore(AllocationStore):
         return self._rows[w][f]
 
     def apply(
+        self, event_id: str, kind: ActionKind, fragment: str | None, source: str | None, target: str | None
+    ) -> Verdict:
+        with self._lock:
+            return self._apply(event_id, kind, fragment, source, target)
+
+    def _apply(
         self, event_id: str, kind: ActionKind, fragment: str | None, source: str | None, target: str | None
     ) -> Verdict:
         seen = self._seen.get(event_id)

@@ -61,6 +61,7 @@ class RedisStore(AllocationStore):
         self._nodes: list[str] = []
         self._frags: list[str] = []
         self._records: dict[str, tuple[int, int]] = {}
+        self._last_alloc: bytes | None = None
         if self.is_initialised():
             self.load_layout()
 
@@ -167,7 +168,13 @@ class RedisStore(AllocationStore):
             raw = self._apply(keys=keys, args=args)
         except redis.RedisError as exc:
             raise StoreError(f"applying actions at {self.url} failed: {exc}") from exc
-        return [_verdict(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 4)]
+        self._last_alloc = raw[-1]
+        return [_verdict(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw) - 1, 4)]
+
+    def last_matrix(self) -> np.ndarray | None:
+        if self._last_alloc is None:
+            return None
+        return _unpack(self._last_alloc, len(self._nodes), len(self._frags))
 
     def verdict_of(self, event_id: str) -> Verdict | None:
         raw = self.r.get(self._event_key(event_id))

@@ -78,8 +78,10 @@ class Registry:
                     conflict=conflict,
                 )
             )
-        if changed:
-            self._cache = None
+        if changed and not self._live:
+            self._cache = self.store.last_matrix()
+            if self._cache is not None:
+                self._cache.flags.writeable = False
         return results
 
     def valid_action(

@@ -146,13 +146,20 @@ class Service(ABC):
         pid = self.pid()
         if pid is not None:
             return pid
-        if process.port_open(self.port):
-            raise StackError(
-                f"{self.name}: port {HOST}:{self.port} is already taken by a process this stack did not "
-                f"start; stop that process or choose another port with {self.port_setting}=..."
-            )
+        conflict = self.port_conflict()
+        if conflict:
+            raise StackError(conflict)
         self.pid_file.unlink(missing_ok=True)
         return process.spawn(self.command(), pid_file=self.pid_file, out_file=self.out_file, cwd=self.home)
+
+    def port_conflict(self) -> str | None:
+        """Why this service cannot take its port, or None when the port is free."""
+        if not process.port_open(self.port):
+            return None
+        return (
+            f"{self.name}: port {HOST}:{self.port} is already taken by a process this stack did not "
+            f"start; stop that process or choose another port with {self.port_setting}=..."
+        )
 
     def wait_healthy(self) -> None:
         """Block until healthy; on failure stop the process and raise with the log tail."""
@@ -169,7 +176,7 @@ class Service(ABC):
         parts = []
         for path in dict.fromkeys([self.log_file, self.out_file]):
             text = process.tail(path, lines)
-            if text.strip():
+            if any(line.strip() and not line.startswith("=== ") for line in text.splitlines()):
                 parts.append(f"--- last lines of {path} ---\n{text}")
         return "\n".join(parts) or f"(no log output in {self.log_file})"
 

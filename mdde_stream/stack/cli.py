@@ -65,7 +65,7 @@ def up(
         result = start_stack(settings, services=only, progress=_progress)
     except StackError as exc:
         console.print(f"[bold red]stack up failed[/] after {time.monotonic() - started:.1f} s:")
-        console.print(str(exc), markup=False, highlight=False)
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     console.print(_status_table({name: s.as_dict() for name, s in result.items()}))
     console.print(f"[green]stack up in {time.monotonic() - started:.1f} s[/]. Point the library at it with:")

@@ -141,7 +141,8 @@ class KafkaBroker(Service):
         ]
         result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=self.home)
         if result.returncode != 0:
-            raise StackError(f"kafka: storage format failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+            output = "\n".join((result.stdout + result.stderr).splitlines()[:12])
+            raise StackError(f"kafka: storage format failed (exit {result.returncode}):\n{output}")
 
     def _common_properties(self) -> list[str]:
         return [f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}", f"-Dkafka.logs.dir={self.layout.logs}"]

@@ -7,10 +7,12 @@ before any is waited on, so the JVMs boot side by side instead of one after anot
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from mdde_stream.config import Settings, get_settings
@@ -42,6 +44,18 @@ def layout_of(settings: Settings) -> StackLayout:
     return StackLayout(settings.stack_dir.expanduser().resolve())
 
 
+@contextmanager
+def _exclusive(layout: StackLayout) -> Iterator[None]:
+    """One `up`/`down` at a time per stack dir: two concurrent `up`s would race for the ports."""
+    layout.run.mkdir(parents=True, exist_ok=True)
+    with (layout.run / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_services(settings: Settings, groups: Iterable[str] = GROUPS) -> list[Service]:
     """The services of the selected groups, in start order."""
     layout = layout_of(settings)
@@ -69,6 +83,11 @@ def start_stack(
     """
     settings = settings or get_settings()
     selected = build_services(settings, parse_groups(services))
+    with _exclusive(layout_of(settings)):
+        return _start(selected, progress)
+
+
+def _start(selected: list[Service], progress: Progress) -> dict[str, ServiceStatus]:
     started = time.monotonic()
 
     pending = [s for s in selected if not (s.pid() is not None and s.healthy())]
@@ -76,12 +95,17 @@ def start_stack(
         if service not in pending:
             progress(f"{service.name}: already running (pid {service.pid()}, port {service.port})")
 
+    # 0. Refuse before starting anything if a port we need is held by a foreign process.
+    conflicts = [s.port_conflict() for s in pending if s.pid() is None]
+    if any(conflicts):
+        raise StackError("\n".join(c for c in conflicts if c))
+
     # 1. Prepare (config files, downloads, storage format) - the slow JVM ones in parallel.
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {s.name: pool.submit(s.prepare, progress) for s in pending if s.pid() is None}
         failures = {name: f.exception() for name, f in futures.items() if f.exception() is not None}
     if failures:
-        raise StackError("\n".join(f"{name}: {exc}" for name, exc in failures.items()))
+        raise StackError("\n\n".join(str(exc) for exc in failures.values()))
 
     # 2. Launch every missing process before waiting on any.
     for service in pending:
@@ -101,7 +125,7 @@ def start_stack(
         progress(f"{service.name}: healthy after {time.monotonic() - t0:.1f} s")
     if errors:
         raise StackError("\n\n".join(errors))
-    logger.info("stack up in %.1f s (%d services)", time.monotonic() - started, len(selected))
+    logger.debug("stack up in %.1f s (%d services)", time.monotonic() - started, len(selected))
     return {s.name: s.status() for s in selected}
 
 
@@ -112,7 +136,9 @@ def _all_known_services(settings: Settings, groups: Iterable[str]) -> list[Servi
     return services
 
 
-def stack_status(settings: Settings | None = None, services: Iterable[str] | str | None = None) -> dict[str, dict[str, Any]]:
+def stack_status(
+    settings: Settings | None = None, services: Iterable[str] | str | None = None
+) -> dict[str, dict[str, Any]]:
     """``{service name: {"group", "state", "pid", "port", "url", "log"}}``; state is up/down/unhealthy."""
     settings = settings or get_settings()
     return {s.name: s.status().as_dict() for s in _all_known_services(settings, parse_groups(services))}
@@ -130,14 +156,15 @@ def stop_stack(
     """
     settings = settings or get_settings()
     stopped: list[str] = []
-    for service in reversed(_all_known_services(settings, parse_groups(services))):
-        pid = service.pid()
-        if service.stop():
-            stopped.append(service.name)
-            progress(f"{service.name}: stopped (pid {pid})")
-        if wipe:
-            service.wipe()
-            progress(f"{service.name}: data wiped")
+    with _exclusive(layout_of(settings)):
+        for service in reversed(_all_known_services(settings, parse_groups(services))):
+            pid = service.pid()
+            if service.stop():
+                stopped.append(service.name)
+                progress(f"{service.name}: stopped (pid {pid})")
+            if wipe:
+                service.wipe()
+                progress(f"{service.name}: data wiped")
     return stopped
 
 

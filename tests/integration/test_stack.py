@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from mdde_stream.config import Settings, get_settings
@@ -113,9 +113,13 @@ def test_kafka_topic_with_partitions_produce_and_consume(kafka_bootstrap: str) -
 
         payload = uuid.uuid4().hex.encode()
         delivered: list[tuple[int, int]] = []
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            assert err is None, f"delivery failed: {err}"
+            delivered.append((msg.partition(), msg.offset()))
+
         producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
-        producer.produce(topic, key=b"run-1", value=payload, partition=2,
-                         on_delivery=lambda err, msg: delivered.append((msg.partition(), msg.offset())) if err is None else None)
+        producer.produce(topic, key=b"run-1", value=payload, partition=2, on_delivery=on_delivery)
         assert producer.flush(30) == 0
         assert delivered == [(2, 0)]
 
@@ -144,7 +148,7 @@ def test_kafka_topic_with_partitions_produce_and_consume(kafka_bootstrap: str) -
 
 def test_kafka_does_not_create_topics_automatically(kafka_bootstrap: str) -> None:
     topic = f"mdde-test-missing-{uuid.uuid4().hex}"
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.timeout.ms": 3000})
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.timeout.ms": 2000})
     errors: list[str] = []
     producer.produce(topic, value=b"x", on_delivery=lambda err, _msg: errors.append(str(err)) if err else None)
     producer.flush(10)

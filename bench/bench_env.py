@@ -1,0 +1,124 @@
+"""Environment speed: steps/s with the estimator on the embedded bus, and step latency on Kafka.
+
+    python bench/bench_env.py                      # embedded: env steps/s vs the raw registry loop
+    python bench/bench_env.py --remote --steps 2000  # + remote stage on MDDE_BUS (Kafka) / MDDE_STATE (Redis),
+                                                     #   needs the registry service running (consumers/registry.py)
+
+Actions are pre-sampled from the random-valid policy so the figures are the environment's own cost
+(the policy is measured separately). Goals (issue 3): ≥ 5,000 steps/s for 4 × 20 with the estimator
+on the embedded bus; p50 ≤ 5 ms per step on Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mdde_stream.config import Settings, get_settings
+from mdde_stream.env import EnvConfig, MddeParallelEnv
+from mdde_stream.policies import RandomValid
+
+
+def sample_actions(env: MddeParallelEnv, steps: int, seed: int) -> list[dict[str, int]]:
+    policy = RandomValid(seed)
+    obs, _ = env.reset(seed=seed)
+    seq = []
+    while env.agents:
+        actions = policy.act(obs)
+        seq.append(actions)
+        obs, *_ = env.step(actions)
+    return seq[:steps]
+
+
+def env_rate(settings: Settings, steps: int, publish: bool, repeats: int, **config) -> tuple[float, list[float]]:
+    env = MddeParallelEnv(EnvConfig(max_steps=steps, publish_events=publish, **config), settings=settings)
+    try:
+        seq = sample_actions(env, steps, seed=1)
+        best, latencies = 0.0, []
+        for _ in range(repeats):
+            env.reset(seed=1)
+            started = time.perf_counter()
+            for actions in seq:
+                t0 = time.perf_counter()
+                env.step(actions)
+                latencies.append(time.perf_counter() - t0)
+            best = max(best, len(seq) / (time.perf_counter() - started))
+        return best, latencies
+    finally:
+        env.close()
+
+
+def registry_rate(settings: Settings, steps: int, repeats: int) -> float:
+    """The reference: only Registry.apply_actions on the same pre-built action events."""
+    env = MddeParallelEnv(EnvConfig(max_steps=steps, publish_events=False), settings=settings)
+    try:
+        seq = sample_actions(env, steps, seed=1)
+        env.reset(seed=1)
+        events = [env._submissions(np.array([a[x] for x in env.possible_agents]), t + 1) for t, a in enumerate(seq)]
+        registry = env._stage.registry
+        best = 0.0
+        for _ in range(repeats):
+            registry.reset()
+            # fresh event ids each repeat, or the registry would answer from its dedupe memory
+            batches = [[e.model_copy(update={"event_id": env._new_id()}) for e in batch] for batch in events]
+            started = time.perf_counter()
+            for batch in batches:
+                registry.apply_actions(batch)
+            best = max(best, len(batches) / (time.perf_counter() - started))
+        return best
+    finally:
+        env.close()
+
+
+def policy_rate(settings: Settings, steps: int) -> float:
+    env = MddeParallelEnv(EnvConfig(max_steps=steps, publish_events=False), settings=settings)
+    try:
+        obs, _ = env.reset(seed=0)
+        policy = RandomValid(0)
+        started = time.perf_counter()
+        for _ in range(steps):
+            policy.act(obs)
+        return steps / (time.perf_counter() - started)
+    finally:
+        env.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1e3, q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--remote", action="store_true", help="also measure the remote stage on MDDE_BUS/MDDE_STATE")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        embedded = Settings(data_dir=Path(tmp), bus="", state="")
+        reg = registry_rate(embedded, args.steps, args.repeats)
+        quiet, _ = env_rate(embedded, args.steps, publish=False, repeats=args.repeats)
+        loud, lat = env_rate(embedded, args.steps, publish=True, repeats=args.repeats)
+        pol = policy_rate(embedded, args.steps)
+    print(f"4 nodes × 20 fragments, estimator every 5 steps, {args.steps} steps, best of {args.repeats}")
+    print(f"  registry apply_actions only (reference) : {reg:>9,.0f} steps/s")
+    print(f"  env.step, events off                     : {quiet:>9,.0f} steps/s")
+    print(f"  env.step, events on the embedded bus     : {loud:>9,.0f} steps/s "
+          f"(p50 {pct(lat, 50) * 1e3:.0f} µs, p99 {pct(lat, 99) * 1e3:.0f} µs)")
+    print(f"  random-valid policy, 4 agents             : {pol:>9,.0f} decisions/s")
+
+    if args.remote:
+        settings = get_settings()
+        if not settings.bus.startswith("kafka://") or not settings.state.startswith("redis://"):
+            raise SystemExit("--remote needs MDDE_BUS=kafka://... and MDDE_STATE=redis://...")
+        _, lat = env_rate(settings, min(args.steps, 2000), publish=True, repeats=1, stage="remote")
+        print(f"  remote stage on Kafka + Redis             : p50 {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms "
+              f"over {len(lat)} steps")
+
+
+if __name__ == "__main__":
+    main()

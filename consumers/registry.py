@@ -1,0 +1,189 @@
+"""The registry service: consumes ``mdde.actions``, applies each step, produces ``mdde.action-results``.
+
+Commit sequence per poll (at-least-once; the store's per-event verdicts make it effectively once):
+
+1. poll a batch; invalid events go to the dead-letter topic (``EventConsumer``);
+2. group actions by (run, episode, step) until ``step_size`` of them are there (or the step times out);
+3. apply every complete step, its actions in ascending agent order (``Registry.apply_actions``);
+4. produce the ``ActionResult``s and flush the producer;
+5. commit offsets, never past an action whose step is still incomplete.
+
+A crash anywhere in 3–5 redelivers the uncommitted actions; the ones already applied get their
+recorded verdict back and change nothing. The service attaches to existing state on restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from mdde_stream.bus import open_bus
+from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
+from mdde_stream.bus.base import Bus, Record, TopicPartition
+from mdde_stream.bus.topics import ensure_topics
+from mdde_stream.config import Settings, get_settings
+from mdde_stream.events import ActionSubmitted
+from mdde_stream.registry import Registry, open_registry
+
+logger = logging.getLogger(__name__)
+
+GROUP_ID = "mdde-registry"
+StepKey = tuple[str, int, int]
+
+
+@dataclass
+class PendingStep:
+    """Actions of one step collected so far (by event id, so a resent action counts once)."""
+
+    size: int
+    first_seen: float
+    actions: dict[str, Delivery[ActionSubmitted]] = field(default_factory=dict)
+
+    def complete(self) -> bool:
+        return len(self.actions) >= self.size
+
+    def min_offset(self) -> dict[TopicPartition, int]:
+        out: dict[TopicPartition, int] = {}
+        for d in self.actions.values():
+            tp = d.record.tp
+            out[tp] = min(out.get(tp, d.record.offset), d.record.offset)
+        return out
+
+
+class RegistryService:
+    """One consumer-group member applying steps; several members split the partitions (runs)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        bus: Bus,
+        settings: Settings,
+        group_id: str = GROUP_ID,
+        step_timeout_s: float = 30.0,
+        poll_timeout_s: float = 0.2,
+        max_records: int = 500,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.step_timeout_s = step_timeout_s
+        self.poll_timeout_s = poll_timeout_s
+        self.max_records = max_records
+        self.consumer: EventConsumer[ActionSubmitted] = EventConsumer(
+            bus, group_id, [settings.topic(ActionSubmitted.TOPIC)], (ActionSubmitted,), settings=settings
+        )
+        self.producer = EventProducer(bus, settings)
+        self.pending: dict[StepKey, PendingStep] = {}
+        self.steps_applied = 0
+        self.actions_applied = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        logger.info("registry service consuming %s as %s", self.settings.topic("actions"), self.consumer.group_id)
+        try:
+            while not self.stop_event.is_set():
+                self.process_once()
+        finally:
+            self.close()
+        logger.info("registry service stopped after %d steps (%d actions)", self.steps_applied, self.actions_applied)
+
+    def process_once(self) -> int:
+        """One poll → apply → produce → flush → commit cycle; returns the number of steps applied."""
+        dead_before = self.consumer.dead_lettered
+        batch = self.consumer.poll(self.poll_timeout_s, self.max_records)
+        now = time.monotonic()
+        for d in batch:
+            a = d.event
+            step = self.pending.setdefault((a.run_id, a.episode, a.step), PendingStep(a.step_size, now))
+            step.actions.setdefault(a.event_id, d)
+        ready = [
+            key for key, s in self.pending.items() if s.complete() or now - s.first_seen > self.step_timeout_s
+        ]
+        if not ready and self.consumer.dead_lettered == dead_before:
+            return 0
+        done: list[Record] = []
+        for key in ready:
+            step = self.pending.pop(key)
+            if not step.complete():
+                logger.warning(
+                    "step %s/%d/%d timed out with %d of %d actions; applying what arrived",
+                    *key, len(step.actions), step.size,
+                )
+            actions = [d.event for d in step.actions.values()]
+            self.producer.send_all(self.registry.apply_actions(actions))
+            done.extend(d.record for d in step.actions.values())
+            self.steps_applied += 1
+            self.actions_applied += len(actions)
+        self.producer.flush()
+        self._commit(done)
+        return len(ready)
+
+    def _commit(self, done: list[Record]) -> None:
+        """Commit what is fully processed, but never past the first action of an incomplete step."""
+        if not self.pending:
+            self.consumer.commit()  # also covers dead-lettered records of this poll
+            return
+        floor: dict[TopicPartition, int] = {}
+        for step in self.pending.values():
+            for tp, off in step.min_offset().items():
+                floor[tp] = min(floor.get(tp, off), off)
+        safe = [r for r in done if r.offset < floor.get(r.tp, r.offset + 1)]
+        if safe:
+            self.consumer.consumer.commit(safe)
+
+    def stop(self, *_: object) -> None:
+        self.stop_event.set()
+
+    def close(self) -> None:
+        try:
+            self.producer.flush()
+        finally:
+            try:
+                self.producer.close()
+            finally:
+                self.consumer.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mdde-stream service registry", description=__doc__.split("\n\n")[0])
+    p.add_argument("--nodes", type=int, default=4, help="data nodes W (used when setting up new state)")
+    p.add_argument("--fragments", type=int, default=20, help="fragments F (used when setting up new state)")
+    p.add_argument("--records", type=int, default=10_000, help="records (used when setting up new state)")
+    p.add_argument("--prefix", default="mdde:registry", help="Redis key prefix of the registry state")
+    p.add_argument("--group", default=GROUP_ID, help="consumer group")
+    p.add_argument("--fresh", action="store_true", help="wipe and set up the state instead of attaching to it")
+    p.add_argument("--max-records", type=int, default=500, help="actions per poll (per produce/commit cycle)")
+    p.add_argument("--step-timeout", type=float, default=30.0, help="apply an incomplete step after this long (s)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    registry = open_registry(
+        settings, args.nodes, args.fragments, args.records, prefix=args.prefix, reuse=not args.fresh
+    )
+    bus = open_bus(settings=settings)
+    ensure_topics(bus, settings)
+    service = RegistryService(
+        registry, bus, settings, group_id=args.group, step_timeout_s=args.step_timeout,
+        max_records=args.max_records,
+    )
+    signal.signal(signal.SIGTERM, service.stop)
+    signal.signal(signal.SIGINT, service.stop)
+    try:
+        service.run()
+    finally:
+        bus.close()
+        registry.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

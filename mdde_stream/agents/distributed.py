@@ -1,0 +1,139 @@
+"""The learner side of the hive mind: sample the shared Redis replay, update, publish weights.
+
+``run_learner`` keeps the thesis's update ratio — one update per ``update_every`` environment steps
+pushed by *all* actors together — so adding actors adds experience, not staleness. The first
+weights are published when learning starts; until then actors explore random-valid, exactly like
+the single-process loop. ``train_distributed`` starts ``n`` actor processes and runs the learner in
+the calling process (the shape the compose service uses, in one command).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from mdde_stream.agents.actor import ActorConfig, run_actor
+from mdde_stream.agents.checkpoint import policy_bytes
+from mdde_stream.agents.maddpg import Emit, Maddpg, MaddpgConfig, build_for_env
+from mdde_stream.agents.replay_redis import PolicyChannel, RedisReplay
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LearnerStats:
+    updates: int = 0
+    env_steps: int = 0
+    published: int = 0
+    seconds: float = 0.0
+    returns: list[float] | None = None
+    last_metrics: dict[str, float] | None = None
+
+
+def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, total_steps: int,
+                emit: Emit | None = None, publish_every: int = 20, telemetry_every: int = 20,
+                timeout_s: float | None = None, idle_sleep_s: float = 0.005) -> LearnerStats:
+    """Learn until the actors have pushed ``total_steps`` transitions; then ask them to stop."""
+    cfg = learner.config
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    stats = LearnerStats(returns=[], last_metrics={})
+    started = time.perf_counter()
+    metrics: dict[str, float] = {}
+    episode = 0
+    try:
+        while True:
+            pushed = replay.pushed
+            stats.env_steps = pushed
+            for report in replay.drain_returns():
+                total = float(sum(report["returns"].values()))
+                stats.returns.append(total)  # type: ignore[union-attr]
+                if emit is not None:
+                    emit(pushed, episode, {"charts/return": total, "charts/actor": float(report["actor"])})
+                episode += 1
+            if pushed >= total_steps:
+                break
+            if timeout_s is not None and time.perf_counter() - started > timeout_s:
+                logger.warning("learner timed out after %.0f s with %d/%d steps", timeout_s, pushed, total_steps)
+                break
+            due = 0 if pushed < cfg.learning_starts else (pushed - cfg.learning_starts) // cfg.update_every + 1
+            if stats.updates >= due:
+                time.sleep(idle_sleep_s)
+                continue
+            metrics = learner.update(replay.sample(cfg.batch_size, rng))
+            stats.updates += 1
+            if stats.updates == 1 or stats.updates % publish_every == 0:
+                channel.publish(policy_bytes(learner))
+                stats.published += 1
+            if emit is not None and stats.updates % telemetry_every == 0:
+                emit(pushed, episode, {"losses/critic": metrics["losses/critic"], "losses/actor": metrics["losses/actor"],
+                                       "charts/updates": float(stats.updates), "charts/replay_size": float(len(replay)),
+                                       "charts/env_steps_per_second": pushed / (time.perf_counter() - started)})
+    finally:
+        replay.request_stop()
+        stats.seconds = time.perf_counter() - started
+        stats.last_metrics = metrics
+    return stats
+
+
+@dataclass
+class DistributedResult:
+    learner: Maddpg
+    stats: LearnerStats
+    prefix: str
+
+
+def train_distributed(config: MaddpgConfig, env_options: dict[str, Any], redis_url: str, actors: int,
+                      capacity: int = 100_000, prefix: str | None = None, emit: Emit | None = None,
+                      publish_every: int = 20, keep_keys: bool = False, timeout_s: float | None = None,
+                      compress: bool = True) -> DistributedResult:
+    """``actors`` actor processes + this process as the learner, through one Redis replay memory."""
+    from mdde_stream.env import parallel_env
+
+    if actors < 1:
+        raise ValueError(f"at least one actor is needed, got {actors}")
+    prefix = prefix or f"mdde:replay:{uuid.uuid4().hex[:12]}"
+    replay = RedisReplay.from_url(redis_url, prefix, capacity, compress)
+    channel = PolicyChannel(replay.client, prefix)
+    probe = parallel_env(**{"publish_events": False, **env_options})
+    try:
+        learner = build_for_env(probe, config)
+    finally:
+        probe.close()
+    torch.set_num_threads(config.torch_threads)
+    base = ActorConfig(redis_url=redis_url, prefix=prefix, capacity=capacity, env=dict(env_options),
+                       seed=config.seed, compress=compress)
+    ctx = mp.get_context("spawn")
+    processes = [ctx.Process(target=_actor_main, args=(replace(base, actor_id=i),), name=f"mdde-actor-{i}", daemon=True)
+                 for i in range(actors)]
+    for p in processes:
+        p.start()
+    try:
+        stats = run_learner(learner, replay, channel, config.total_steps, emit=emit, publish_every=publish_every,
+                            telemetry_every=max(1, config.telemetry_every // config.update_every), timeout_s=timeout_s)
+    finally:
+        replay.request_stop()
+        for p in processes:
+            p.join(timeout=60)
+            if p.is_alive():
+                logger.error("actor process %s did not stop; terminating it", p.name)
+                p.terminate()
+        failed = [p.name for p in processes if p.exitcode not in (0, None)]
+        if not keep_keys:
+            replay.clear()
+        replay.client.close()
+    if failed:
+        raise RuntimeError(f"actor processes failed: {failed} (see their log output)")
+    return DistributedResult(learner, stats, prefix)
+
+
+def _actor_main(config: ActorConfig) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_actor(config)

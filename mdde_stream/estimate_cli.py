@@ -1,0 +1,61 @@
+"""``mdde-stream estimate``: the estimator on a JSON file, for scripts and quick checks.
+
+Input (ids are strings; node order is the order of ``allocation``)::
+
+    {"allocation": {"n0": ["f0", "f1"], ...}, "baseline_reads": {"n0": {"f0": 120, ...}, ...},
+     "baseline_throughput": 9500.0, "j": 0.0, "k": 0.7}
+
+Output: ``{"throughput", "reads": {node: {fragment: int}}, "node_reads", "imbalance_baseline",
+"imbalance_current"}`` on stdout. Bad input exits with code 2 and a message naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from mdde_stream.benchmark.locator import NoReplicaError
+from mdde_stream.estimator import EstimateCase, estimate_mapping
+
+logger = logging.getLogger(__name__)
+
+BAD_INPUT_EXIT_CODE = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=BAD_INPUT_EXIT_CODE)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in item["loc"])
+        parts.append(f"{location}: {item['msg']}" if location else item["msg"])
+    return "; ".join(parts)
+
+
+def estimate_command(
+    input: Path = typer.Option(..., "--input", help="JSON file with allocation, baseline reads and throughput."),  # noqa: A002
+) -> None:
+    """Estimate throughput and reads for an allocation from a baseline benchmark (thesis Alg. 1-2)."""
+    try:
+        raw = json.loads(input.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read --input {input}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--input {input} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise _fail(f"--input {input} must hold a JSON object, got {type(raw).__name__}")
+    try:
+        case = EstimateCase.model_validate(raw)
+        result = estimate_mapping(case)
+    except ValidationError as exc:
+        raise _fail(_describe(exc)) from None
+    except NoReplicaError as exc:
+        raise _fail(f"allocation: {exc}") from None
+    typer.echo(json.dumps(result))

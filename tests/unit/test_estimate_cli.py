@@ -1,0 +1,79 @@
+"""``estimate`` command: JSON in, JSON out, exit code 2 naming the field on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from mdde_stream.estimate_cli import BAD_INPUT_EXIT_CODE, estimate_command
+from mdde_stream.estimator import estimate_mapping
+
+app = typer.Typer()
+app.command("estimate")(estimate_command)
+
+
+@app.callback()
+def _root() -> None:
+    """Keeps ``estimate`` a named sub-command, as in the project CLI."""
+
+
+def runner() -> CliRunner:
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:  # newer click keeps stderr apart already
+        return CliRunner()
+
+
+CASE = {
+    "allocation": {"n0": ["f0", "f1"], "n1": ["f1"], "n2": ["f2"], "n3": []},
+    "baseline_reads": {"n0": {"f0": 40, "f1": 20}, "n2": {"f2": 20}},
+    "baseline_throughput": 8000.0,
+    "j": 0.0,
+    "k": 0.7,
+}
+
+
+def write(tmp_path: Path, payload: object) -> Path:
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(payload) if not isinstance(payload, str) else payload, encoding="utf-8")
+    return path
+
+
+def test_prints_the_estimate_as_json(tmp_path: Path) -> None:
+    result = runner().invoke(app, ["estimate", "--input", str(write(tmp_path, CASE))])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out == estimate_mapping(CASE)
+    assert out["reads"] == {"n0": {"f0": 40, "f1": 10}, "n1": {"f1": 10}, "n2": {"f2": 20}, "n3": {}}
+    assert out["node_reads"] == {"n0": 50, "n1": 10, "n2": 20, "n3": 0}
+    assert out["imbalance_current"] < out["imbalance_baseline"]
+    assert out["throughput"] > 8000.0
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        ({**CASE, "baseline_throughput": "fast"}, "baseline_throughput"),
+        ({**CASE, "baseline_reads": {"n0": {"f0": -3}}}, "baseline_reads.n0.f0"),
+        ({k: v for k, v in CASE.items() if k != "allocation"}, "allocation"),
+        ({**CASE, "allocation": {"n0": ["f0"], "n1": [], "n2": [], "n3": []}}, "no replica"),
+        ({**CASE, "extra": 1}, "extra"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_problem(tmp_path: Path, payload: object, needle: str) -> None:
+    result = runner().invoke(app, ["estimate", "--input", str(write(tmp_path, payload))])
+    assert result.exit_code == BAD_INPUT_EXIT_CODE
+    assert needle in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    result = runner().invoke(app, ["estimate", "--input", str(tmp_path / "absent.json")])
+    assert result.exit_code == BAD_INPUT_EXIT_CODE
+    assert "cannot read --input" in result.stderr
