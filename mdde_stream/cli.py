@@ -100,6 +100,48 @@ def topics_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         console.print(table)
 
 
+@app.command("dead-letters")
+def dead_letters(
+    limit: int = typer.Option(20, "--limit", min=1, help="Show at most this many (the newest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+) -> None:
+    """Show what landed in the dead-letter topic, with reasons and where it came from."""
+    from mdde_stream.bus import TopicPartition, open_bus
+    from mdde_stream.events import DeadLetter, decode_event
+
+    settings = get_settings()
+    topic = settings.topic(DeadLetter.TOPIC)
+    with open_bus(settings=settings) as bus:
+        partitions = bus.list_topics().get(topic)
+        if partitions is None:
+            console.print(f"no dead-letter topic {topic!r} on {bus.url} (run `mdde-stream topics create`)")
+            raise typer.Exit(1)
+        reader = bus.consumer(f"{settings.topic_prefix}-dead-letter-inspect")
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        reader.assign(tps)
+        for tp in tps:
+            low, high = bus.watermarks(tp)
+            reader.seek(tp, max(low, high - limit))
+        total = sum(high - max(low, high - limit) for low, high in (bus.watermarks(tp) for tp in tps))
+        letters = []
+        while len(letters) < total:
+            batch = reader.poll(2.0)
+            if not batch:
+                break
+            letters.extend(decode_event(r.value, (DeadLetter,)) for r in batch)
+        reader.close()
+    letters = sorted(letters, key=lambda d: d.ts)[-limit:]
+    if as_json:
+        for letter in letters:
+            print(letter.model_dump_json(by_alias=True))
+        return
+    table = Table("time", "source", "error", "reason", title=f"{topic} ({len(letters)} shown)")
+    for letter in letters:
+        source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
+        table.add_row(letter.ts.strftime("%H:%M:%S"), source, letter.error_type, letter.reason[:120])
+    console.print(table)
+
+
 def _mount_optional() -> None:
     """Mount the commands that live in their own modules."""
     try:

@@ -58,4 +58,6 @@ def estimate_command(
         raise _fail(_describe(exc)) from None
     except NoReplicaError as exc:
         raise _fail(f"allocation: {exc}") from None
+    except ValueError as exc:  # e.g. j and k that make the throughput formula undefined
+        raise _fail(f"j/k: {exc}") from None
     typer.echo(json.dumps(result))

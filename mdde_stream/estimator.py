@@ -76,8 +76,8 @@ def imbalance(node_reads: np.ndarray) -> float:
 
 def redistribute(allocation: np.ndarray, baseline_reads: np.ndarray) -> np.ndarray:
     """R': the baseline's per-fragment reads dealt over the replicas of ``allocation`` (Alg. 1-2)."""
-    alloc, reads = _check_inputs(allocation, baseline_reads)
-    return _redistribute(alloc, reads, reads.sum(axis=0))
+    alloc, reads = _check_inputs(allocation, np.asarray(baseline_reads))
+    return _redistribute(alloc, reads.sum(axis=0))
 
 
 def estimate(
@@ -92,14 +92,13 @@ def estimate(
     shape (W, F). Nodes without baseline reads (new nodes) are fine; a fragment without a replica
     in ``allocation`` raises :class:`NoReplicaError`.
     """
-    if isinstance(baseline, BenchmarkOutcome):
+    if isinstance(baseline, BenchmarkOutcome):  # already validated: int64, non-negative, 2-D
         reads, tau = baseline.reads, baseline.throughput
+        alloc, reads = _check_inputs(allocation, reads, trusted=True)
     else:
         reads, tau = baseline
-        reads = np.asarray(reads)
-    alloc, reads = _check_inputs(allocation, reads)
-    fragment_reads = reads.sum(axis=0)
-    new_reads = _redistribute(alloc, reads, fragment_reads)
+        alloc, reads = _check_inputs(allocation, np.asarray(reads))
+    new_reads = _redistribute(alloc, reads.sum(axis=0))
 
     # Node totals are W numbers: plain Python beats numpy's per-call overhead here. D is kept as
     # an exact integer numerator, D = sum_w |W r_w - sum| / (W sum), so that a permutation of the
@@ -117,23 +116,30 @@ def estimate(
     return Estimate(throughput, new_reads, d_base, d_new)
 
 
-def throughput_factor(d_base: float, d_new: float, node_count: int, j: float = DEFAULT_J, k: float = DEFAULT_K) -> float:
+def throughput_factor(
+    d_base: float, d_new: float, node_count: int, j: float = DEFAULT_J, k: float = DEFAULT_K
+) -> float:
     """tau' / tau from the two imbalances (Eq. 3.5-3.7)."""
     m = 2.0 * (node_count - 1)
     delta = abs(d_base - d_new) / m if m > 0 else 0.0
     zeta = -1.0 if d_new < d_base else 1.0  # sign(D(R') - D(R)) with sign(0) = 1
     beta = delta * (k - j) + j
-    return (1.0 + delta + beta) ** -zeta
+    base = 1.0 + delta + beta
+    if base <= 0.0:
+        raise ValueError(f"1 + delta + beta must be positive; j={j}, k={k} give {base}")
+    return base**-zeta
 
 
-def _check_inputs(allocation: np.ndarray, reads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_inputs(
+    allocation: np.ndarray, reads: np.ndarray, trusted: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     alloc = allocation if isinstance(allocation, np.ndarray) and allocation.dtype == np.bool_ else None
     if alloc is None:
         alloc = np.asarray(allocation)
         if alloc.size and not np.isin(alloc, (0, 1)).all():
             raise ValueError("allocation must hold only 0/1 or booleans")
         alloc = alloc.astype(np.bool_)
-    if reads.dtype != np.int64:
+    if not trusted and reads.dtype != np.int64:
         if reads.size and not np.array_equal(reads, np.floor(reads)):
             raise ValueError("baseline reads must be whole numbers")
         reads = reads.astype(np.int64)
@@ -141,7 +147,7 @@ def _check_inputs(allocation: np.ndarray, reads: np.ndarray) -> tuple[np.ndarray
         raise ValueError(
             f"allocation {alloc.shape} and baseline reads {reads.shape} must both be (nodes x fragments)"
         )
-    if reads.size and reads.min() < 0:
+    if not trusted and reads.size and reads.min() < 0:
         raise ValueError("baseline reads must be non-negative")
     return alloc, reads
 
@@ -150,7 +156,7 @@ VECTOR_DEAL_MIN_STEPS = 48
 """From this many fragments with reads left over, try the vectorised fixed point first."""
 
 
-def _redistribute(alloc: np.ndarray, reads: np.ndarray, fragment_reads: np.ndarray) -> np.ndarray:
+def _redistribute(alloc: np.ndarray, fragment_reads: np.ndarray) -> np.ndarray:
     replica_count = alloc.sum(axis=0)
     if not replica_count.all():
         missing = np.flatnonzero(replica_count == 0)

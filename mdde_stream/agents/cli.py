@@ -87,7 +87,7 @@ def train(
 
             result = train_distributed(config, env_options, _redis_url(redis), actors, capacity=capacity, emit=sink)
             learner, summary = result.learner, dict(updates=result.stats.updates, env_steps=result.stats.env_steps,
-                                                    seconds=result.stats.seconds, episodes=len(result.stats.returns or []))
+                                                    seconds=result.stats.seconds, episodes=len(result.stats.returns))
         else:
             from mdde_stream.agents.maddpg import train as train_local
 

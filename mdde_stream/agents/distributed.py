@@ -13,7 +13,7 @@ import logging
 import multiprocessing as mp
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,9 @@ class LearnerStats:
     env_steps: int = 0
     published: int = 0
     seconds: float = 0.0
-    returns: list[float] | None = None
-    last_metrics: dict[str, float] | None = None
+    returns: list[float] = field(default_factory=list)
+    episodes_by_actor: dict[int, int] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, total_steps: int,
@@ -44,7 +45,7 @@ def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, to
     cfg = learner.config
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
-    stats = LearnerStats(returns=[], last_metrics={})
+    stats = LearnerStats()
     started = time.perf_counter()
     metrics: dict[str, float] = {}
     episode = 0
@@ -54,7 +55,9 @@ def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, to
             stats.env_steps = pushed
             for report in replay.drain_returns():
                 total = float(sum(report["returns"].values()))
-                stats.returns.append(total)  # type: ignore[union-attr]
+                stats.returns.append(total)
+                actor_id = int(report["actor"])
+                stats.episodes_by_actor[actor_id] = stats.episodes_by_actor.get(actor_id, 0) + 1
                 if emit is not None:
                     emit(pushed, episode, {"charts/return": total, "charts/actor": float(report["actor"])})
                 episode += 1

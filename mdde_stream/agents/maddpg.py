@@ -179,6 +179,9 @@ class Maddpg(nn.Module):
         next_obs = torch.as_tensor(batch["next_obs"], dtype=torch.float32)
         next_mask = torch.as_tensor(batch["next_mask"])
         not_done = 1.0 - torch.as_tensor(batch["done"], dtype=torch.float32)  # (B,)
+        if not_done.shape != rewards.shape[:1] or rewards.shape[1:] != (n,):
+            raise ValueError(f"batch shapes do not fit {n} agents: reward {tuple(rewards.shape)}, "
+                             f"done {tuple(not_done.shape)}")
         joint_obs, joint_next_obs = obs.flatten(1), next_obs.flatten(1)
 
         # Target joint action: a masked Gumbel-softmax sample of every target actor.

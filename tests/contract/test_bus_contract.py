@@ -267,3 +267,48 @@ def test_embedded_log_survives_the_process(tmp_path: Path, unique: str) -> None:
     assert resumed.poll(0.3) == [], "the committed group resumes after everything it read"
     resumed.close()
     again.close()
+
+
+_DYING_CONSUMER = """
+import sys, time
+from mdde_stream.bus import open_bus
+from mdde_stream.config import Settings
+bus = open_bus(sys.argv[1], settings=Settings(data_dir=sys.argv[2], session_timeout_s=6.0))
+consumer = bus.consumer(sys.argv[3])
+consumer.subscribe([sys.argv[4]])
+seen = 0
+while seen < int(sys.argv[5]):
+    seen += len(consumer.poll(0.2))
+print(seen, flush=True)
+time.sleep(600)  # killed here, holding its partitions, never committing
+"""
+
+
+def test_a_killed_consumer_loses_nothing(bus: Bus, unique: str, tmp_path: Path) -> None:
+    """A member killed with SIGKILL after reading (and before committing) leaves everything to its group."""
+    import signal
+    import subprocess
+    import sys
+
+    topic = make_topic(bus, unique, partitions=2)
+    with bus.producer() as producer:
+        for i in range(60):
+            producer.produce(topic, str(i).encode(), key=str(i))
+    url = bus.url if bus.url.startswith("kafka://") else ""
+    group = f"g{unique}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DYING_CONSUMER, url, str(tmp_path), group, topic, "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "60", "the doomed consumer read everything first"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    survivor = bus.consumer(group)
+    survivor.subscribe([topic])
+    got = drain(survivor, 60, timeout=40)
+    survivor.close()
+    assert sorted(int(v) for v in values(got)) == list(range(60))

@@ -62,6 +62,7 @@ def test_prints_the_estimate_as_json(tmp_path: Path) -> None:
         ({k: v for k, v in CASE.items() if k != "allocation"}, "allocation"),
         ({**CASE, "allocation": {"n0": ["f0"], "n1": [], "n2": [], "n3": []}}, "no replica"),
         ({**CASE, "extra": 1}, "extra"),
+        ({**CASE, "j": -5.0}, "j=-5.0"),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "JSON object"),
     ],

@@ -148,6 +148,8 @@ def test_throughput_factor_formula() -> None:
     assert throughput_factor(0.6, 0.0, 4, j=0.1, k=0.7) == pytest.approx(1 + 0.1 + (0.1 * 0.6 + 0.1))
     assert throughput_factor(0.0, 0.6, 4, j=0.0, k=0.7) == pytest.approx(1 / (1 + 0.1 + 0.07))
     assert throughput_factor(0.0, 0.0, 1) == 1.0  # one node: M = 0, nothing to balance
+    with pytest.raises(ValueError, match="must be positive"):
+        throughput_factor(0.0, 0.0, 4, j=-2.0)
 
 
 def test_imbalance_measures_node_totals() -> None:

@@ -1,0 +1,148 @@
+"""The environment's remote stage against the real registry service on Kafka + Redis.
+
+The service runs as a subprocess (``python -m consumers.registry``) on a uuid topic prefix and a
+uuid Redis key prefix. Every remote step must give exactly the verdicts and allocation an in-process
+registry gives for the same actions, and the step latency is reported. Without Kafka or Redis the
+test fails (never skips): a missing server is a broken CI, not an optional feature.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdde_stream.bus import TopicPartition, open_bus
+from mdde_stream.bus.topics import ensure_topics
+from mdde_stream.config import Settings
+from mdde_stream.env import EnvConfig, MddeParallelEnv
+from mdde_stream.env.stage_client import StageTimeout
+from mdde_stream.events import ActionResult, decode_event
+from mdde_stream.policies import RandomValid
+from mdde_stream.registry.testing import redis_state_url, require_redis, unique_prefix
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kafka_url() -> str:
+    url = os.environ.get("MDDE_BUS", "")
+    return url if url.startswith("kafka://") else "kafka://127.0.0.1:9092"
+
+
+@pytest.fixture
+def stack(tmp_path: Path):
+    """Settings on a fresh topic prefix + Redis prefix, with the project topics created."""
+    state = redis_state_url()
+    require_redis(state)
+    settings = Settings(bus=kafka_url(), state=state, topic_prefix=f"t{uuid.uuid4().hex[:10]}",
+                        partitions=2, data_dir=tmp_path)
+    try:
+        bus = open_bus(settings=settings)
+        ensure_topics(bus, settings)
+        bus.close()
+    except Exception as exc:  # noqa: BLE001 - any connection failure is a clear test failure
+        pytest.fail(f"Kafka at {settings.bus} is not usable ({exc}); start the local stack or set MDDE_BUS")
+    return settings, unique_prefix("env")
+
+
+def start_service(settings: Settings, redis_prefix: str, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "MDDE_BUS": settings.bus, "MDDE_STATE": settings.state,
+           "MDDE_TOPIC_PREFIX": settings.topic_prefix, "MDDE_PARTITIONS": str(settings.partitions)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "consumers.registry", "--prefix", redis_prefix, "--group", f"g-{redis_prefix}",
+         "--records", "1000"],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_remote_steps_match_the_in_process_registry(stack, tmp_path: Path) -> None:
+    settings, redis_prefix = stack
+    common = dict(records=1_000, max_steps=60, benchmark_frequency=5, seed=3, operations=5_000)
+    remote = MddeParallelEnv(
+        EnvConfig(stage="remote", registry_prefix=redis_prefix, action_timeout_s=60, **common), settings=settings
+    )
+    local = MddeParallelEnv(EnvConfig(publish_events=False, **common),
+                            settings=Settings(data_dir=tmp_path / "local", bus="", state=""))
+    service = start_service(settings, redis_prefix, tmp_path / "service.log")
+    latencies = []
+    try:
+        obs_r, _ = remote.reset(seed=3)
+        obs_l, _ = local.reset(seed=3)
+        policy = RandomValid(11)
+        rng = np.random.default_rng(5)
+        for episode in range(2):
+            if episode:
+                obs_r, _ = remote.reset()
+                obs_l, _ = local.reset()
+            while remote.agents:
+                actions = policy.act(obs_r)
+                if rng.random() < 0.3:  # also masked, invalid actions
+                    actions[remote.possible_agents[rng.integers(4)]] = int(rng.integers(101))
+                started = time.perf_counter()
+                obs_r, rew_r, _, trunc_r, info_r = remote.step(actions)
+                latencies.append(time.perf_counter() - started)
+                obs_l, rew_l, _, trunc_l, info_l = local.step(actions)
+                assert {a: i["code"] for a, i in info_r.items()} == {a: i["code"] for a, i in info_l.items()}
+                assert rew_r == rew_l and trunc_r == trunc_l
+                assert np.array_equal(remote.allocation, local.allocation)
+                for agent in obs_r:
+                    assert np.array_equal(obs_r[agent]["action_mask"], obs_l[agent]["action_mask"])
+            # the mirror the remote stage keeps equals the state the service wrote to Redis
+            assert np.array_equal(remote.allocation, remote._stage.registry.store.matrix())
+    finally:
+        remote.close()
+        local.close()
+        stop(service)
+    assert service.returncode == 0, (tmp_path / "service.log").read_text()[-2000:]
+
+    # the service, not the stage, published the verdicts: one per action of the run
+    with open_bus(settings=settings) as bus:
+        topic = settings.topic(ActionResult.TOPIC)
+        consumer = bus.consumer(f"check-{uuid.uuid4().hex[:6]}")
+        consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
+        results = []
+        deadline = time.monotonic() + 20
+        while len(results) < 480 and time.monotonic() < deadline:
+            results += [decode_event(r.value) for r in consumer.poll(0.5, 1000)]
+        consumer.close()
+    assert len([r for r in results if r.run_id == remote.run_id]) == 2 * 60 * 4
+
+    warm = np.array(latencies[5:]) * 1e3  # the first steps include the service joining its group
+    print(f"\nremote step latency: p50 {np.percentile(warm, 50):.2f} ms, p99 {np.percentile(warm, 99):.2f} ms")
+    assert np.percentile(warm, 50) < 1_000
+
+
+def test_remote_stage_without_a_service_times_out_with_a_clear_error(stack) -> None:
+    settings, redis_prefix = stack
+    env = MddeParallelEnv(
+        EnvConfig(stage="remote", registry_prefix=redis_prefix, records=1_000, action_timeout_s=1.5,
+                  operations=1_000),
+        settings=settings,
+    )
+    try:
+        env.reset(seed=0)
+        started = time.monotonic()
+        with pytest.raises(StageTimeout, match=r"answered 0 of 4 actions .* is the registry service running"):
+            env.step(dict.fromkeys(env.possible_agents, 0))
+        assert 1.4 < time.monotonic() - started < 10
+    finally:
+        env.close()
