@@ -1,8 +1,9 @@
 """Environment speed: steps/s with the estimator on the embedded bus, and step latency on Kafka.
 
     python bench/bench_env.py                      # embedded: env steps/s vs the raw registry loop
-    python bench/bench_env.py --remote --steps 2000  # + remote stage on MDDE_BUS (Kafka) / MDDE_STATE (Redis),
-                                                     #   needs the registry service running (consumers/registry.py)
+    python bench/bench_env.py --remote             # + remote stage on Kafka + Redis (MDDE_BUS / MDDE_STATE, else the
+                                                   #   local stack's defaults), against the registry service run
+                                                   #   in-process on a fresh topic and key prefix
 
 Actions are pre-sampled from the random-valid policy so the figures are the environment's own cost
 (the policy is measured separately). Goals (issue 3): ≥ 5,000 steps/s for 4 × 20 with the estimator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.config import Settings
 from mdde_stream.env import EnvConfig, MddeParallelEnv
 from mdde_stream.policies import RandomValid
 
@@ -95,7 +96,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--remote", action="store_true", help="also measure the remote stage on MDDE_BUS/MDDE_STATE")
+    parser.add_argument("--remote", action="store_true", help="also measure the remote stage on Kafka + Redis")
+    parser.add_argument("--remote-steps", type=int, default=1000)
+    parser.add_argument("--service-poll-ms", type=float, default=200.0,
+                        help="registry service poll timeout (its default is 200 ms)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,12 +116,50 @@ def main() -> None:
     print(f"  random-valid policy, 4 agents             : {pol:>9,.0f} decisions/s")
 
     if args.remote:
-        settings = get_settings()
-        if not settings.bus.startswith("kafka://") or not settings.state.startswith("redis://"):
-            raise SystemExit("--remote needs MDDE_BUS=kafka://... and MDDE_STATE=redis://...")
-        _, lat = env_rate(settings, min(args.steps, 2000), publish=True, repeats=1, stage="remote")
-        print(f"  remote stage on Kafka + Redis             : p50 {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms "
-              f"over {len(lat)} steps")
+        remote_latency(args.remote_steps, args.service_poll_ms)
+
+
+def remote_latency(steps: int, service_poll_ms: float) -> None:
+    """p50/p99 of env.step with the remote stage; the registry service runs in a thread here."""
+    import os
+    import threading
+    import uuid
+
+    from consumers.registry import RegistryService
+    from mdde_stream.bus import open_bus
+    from mdde_stream.bus.topics import ensure_topics
+    from mdde_stream.registry import open_registry
+
+    bus_url = os.environ.get("MDDE_BUS", "") or "kafka://127.0.0.1:9092"
+    state_url = os.environ.get("MDDE_STATE", "") or "redis://127.0.0.1:6379/0"
+    tag = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(bus=bus_url, state=state_url, topic_prefix=f"bench{tag}", partitions=2, data_dir=Path(tmp))
+        prefix = f"bench:{tag}"
+        bus = open_bus(settings=settings)
+        ensure_topics(bus, settings)
+        env = MddeParallelEnv(EnvConfig(stage="remote", registry_prefix=prefix, max_steps=steps,
+                                        action_timeout_s=60), settings=settings)
+        service = RegistryService(open_registry(settings, prefix=prefix, reuse=True), bus, settings,
+                                  group_id=f"bench-{tag}", poll_timeout_s=service_poll_ms / 1000.0)
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        try:
+            seq = sample_actions(env, steps, seed=1)  # also warms up the service's group membership
+            env.reset(seed=1)
+            latencies = []
+            for actions in seq:
+                t0 = time.perf_counter()
+                env.step(actions)
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            service.stop()
+            thread.join(10)
+            env.close()
+            bus.delete_topics([s.name for s in ensure_topics(bus, settings)])
+            bus.close()
+    print(f"remote stage, Kafka {bus_url} + Redis {state_url}, registry service poll timeout {service_poll_ms:g} ms:")
+    print(f"  env.step p50 {pct(latencies, 50):.2f} ms, p99 {pct(latencies, 99):.2f} ms over {len(latencies)} steps")
 
 
 if __name__ == "__main__":

@@ -150,5 +150,9 @@ def _mount_optional() -> None:
         return
     app.add_typer(stack_app, name="stack", help="Start, inspect and stop the real local stack (no Docker).")
 
+    from mdde_stream.estimate_cli import estimate_command
+
+    app.command("estimate")(estimate_command)
+
 
 _mount_optional()

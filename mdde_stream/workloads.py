@@ -198,10 +198,12 @@ def zipfian_ranks(rng: np.random.Generator, size: int, item_count: int, theta: f
     """``size`` zipfian ranks in [0, item_count): rank 0 is the most popular (Gray et al.)."""
     zetan = zeta(item_count, theta)
     zeta2 = 1.0 + 0.5**theta
-    alpha = 1.0 / (1.0 - theta)
-    eta = (1.0 - (2.0 / item_count) ** (1.0 - theta)) / (1.0 - zeta2 / zetan)
     u = rng.random(size)
     uz = u * zetan
+    if item_count <= 2:  # the closed form divides by zero there; ranks 0 and 1 are exact anyway
+        return (uz >= 1.0).astype(np.int64)
+    alpha = 1.0 / (1.0 - theta)
+    eta = (1.0 - (2.0 / item_count) ** (1.0 - theta)) / (1.0 - zeta2 / zetan)
     ranks = (item_count * np.power(eta * u - eta + 1.0, alpha)).astype(np.int64)
     ranks[uz < zeta2] = 1
     ranks[uz < 1.0] = 0

@@ -83,6 +83,7 @@ def run_actor(config: ActorConfig) -> ActorStats:
     started = time.perf_counter()
     try:
         observations, _ = env.reset(seed=seed)
+        replay.register_actor(config.actor_id)
         obs, mask = joint(observations, agents)
         episode_return = np.zeros(len(agents))
         while config.max_steps is None or stats.steps < config.max_steps:
@@ -102,7 +103,7 @@ def run_actor(config: ActorConfig) -> ActorStats:
             obs, mask = next_obs, next_mask
             stats.steps += 1
             if len(pending) >= config.push_every:
-                replay.push(pending)
+                replay.push(pending, writer=config.actor_id)
                 pending.clear()
                 if replay.stop_requested():
                     break
@@ -113,7 +114,7 @@ def run_actor(config: ActorConfig) -> ActorStats:
                 observations, _ = env.reset()
                 obs, mask = joint(observations, agents)
         if pending:
-            replay.push(pending)
+            replay.push(pending, writer=config.actor_id)
     finally:
         stats.seconds = time.perf_counter() - started
         env.close()

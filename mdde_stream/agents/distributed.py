@@ -41,7 +41,8 @@ class LearnerStats:
 def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, total_steps: int,
                 emit: Emit | None = None, publish_every: int = 20, telemetry_every: int = 20,
                 timeout_s: float | None = None, idle_sleep_s: float = 0.005) -> LearnerStats:
-    """Learn until the actors have pushed ``total_steps`` transitions; then ask them to stop."""
+    """Learn until the actors have pushed ``total_steps`` transitions, stop them, and finish the
+    updates owed for everything they pushed (one per ``update_every`` steps after ``learning_starts``)."""
     cfg = learner.config
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -49,25 +50,23 @@ def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, to
     started = time.perf_counter()
     metrics: dict[str, float] = {}
     episode = 0
+    stopping = False
     try:
         while True:
             pushed = replay.pushed
             stats.env_steps = pushed
-            for report in replay.drain_returns():
-                total = float(sum(report["returns"].values()))
-                stats.returns.append(total)
-                actor_id = int(report["actor"])
-                stats.episodes_by_actor[actor_id] = stats.episodes_by_actor.get(actor_id, 0) + 1
-                if emit is not None:
-                    emit(pushed, episode, {"charts/return": total, "charts/actor": float(report["actor"])})
-                episode += 1
-            if pushed >= total_steps:
-                break
-            if timeout_s is not None and time.perf_counter() - started > timeout_s:
-                logger.warning("learner timed out after %.0f s with %d/%d steps", timeout_s, pushed, total_steps)
-                break
+            episode = _absorb_returns(stats, replay, pushed, episode, emit)
+            if not stopping and pushed >= total_steps:
+                # Enough experience: stop the actors, then catch up on the updates it is owed.
+                replay.request_stop()
+                stopping = True
             due = 0 if pushed < cfg.learning_starts else (pushed - cfg.learning_starts) // cfg.update_every + 1
             if stats.updates >= due:
+                if stopping:
+                    break
+                if timeout_s is not None and time.perf_counter() - started > timeout_s:
+                    logger.warning("learner timed out after %.0f s with %d/%d steps", timeout_s, pushed, total_steps)
+                    break
                 time.sleep(idle_sleep_s)
                 continue
             metrics = learner.update(replay.sample(cfg.batch_size, rng))
@@ -84,6 +83,31 @@ def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, to
         stats.seconds = time.perf_counter() - started
         stats.last_metrics = metrics
     return stats
+
+
+def _absorb_returns(stats: LearnerStats, replay: RedisReplay, step: int, episode: int, emit: Emit | None) -> int:
+    """Move the actors' episode returns into ``stats`` (and telemetry); returns the episode count."""
+    for report in replay.drain_returns():
+        total = float(sum(report["returns"].values()))
+        actor_id = int(report["actor"])
+        stats.returns.append(total)
+        stats.episodes_by_actor[actor_id] = stats.episodes_by_actor.get(actor_id, 0) + 1
+        if emit is not None:
+            emit(step, episode, {"charts/return": total, "charts/actor": float(actor_id)})
+        episode += 1
+    return episode
+
+
+def wait_for_actors(replay: RedisReplay, processes: list[Any], timeout_s: float = 180.0) -> None:
+    """Block until every actor process has registered, so all of them take part from the start."""
+    deadline = time.monotonic() + timeout_s
+    while len(replay.actors()) < len(processes):
+        dead = [p.name for p in processes if not p.is_alive()]
+        if dead:
+            raise RuntimeError(f"actor processes exited before starting: {dead}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(replay.actors())}/{len(processes)} actors started in {timeout_s:.0f} s")
+        time.sleep(0.05)
 
 
 @dataclass
@@ -118,7 +142,9 @@ def train_distributed(config: MaddpgConfig, env_options: dict[str, Any], redis_u
                  for i in range(actors)]
     for p in processes:
         p.start()
+    stats: LearnerStats | None = None
     try:
+        wait_for_actors(replay, processes)
         stats = run_learner(learner, replay, channel, config.total_steps, emit=emit, publish_every=publish_every,
                             telemetry_every=max(1, config.telemetry_every // config.update_every), timeout_s=timeout_s)
     finally:
@@ -129,11 +155,14 @@ def train_distributed(config: MaddpgConfig, env_options: dict[str, Any], redis_u
                 logger.error("actor process %s did not stop; terminating it", p.name)
                 p.terminate()
         failed = [p.name for p in processes if p.exitcode not in (0, None)]
+        if stats is not None:  # episodes the actors finished while stopping
+            _absorb_returns(stats, replay, stats.env_steps, len(stats.returns), emit)
         if not keep_keys:
             replay.clear()
         replay.client.close()
     if failed:
         raise RuntimeError(f"actor processes failed: {failed} (see their log output)")
+    assert stats is not None
     return DistributedResult(learner, stats, prefix)
 
 

@@ -8,7 +8,8 @@ Actor processes push transitions, one learner samples them. Layout under a key p
 * ``P:capacity`` — fixed by the first writer, so actors and learner cannot disagree about the ring.
 * ``P:policy`` — hash ``{version, data}``: the actors' weights as safetensors bytes and a counter.
 * ``P:stop`` — set by the learner when actors should finish; ``P:returns`` — episode returns
-  the actors report (a list the learner drains for telemetry).
+  the actors report (a list the learner drains for telemetry); ``P:actors`` — the ids of the
+  actors that are running; ``P:writers`` — transitions pushed per actor.
 
 A push is one Lua call (claim ``n`` cursor values and write their slots atomically, one round trip);
 sampling draws slot indices below ``min(cursor, capacity)`` and reads them with one ``MGET``, so both
@@ -118,14 +119,18 @@ def decode_transition(raw: bytes) -> dict[str, np.ndarray]:
     return out
 
 
-# KEYS[1] cursor, KEYS[2] slot key prefix; ARGV[1] capacity, ARGV[2..] records. Returns the new cursor.
+# KEYS[1] cursor, KEYS[2] slot key prefix, KEYS[3] per-writer counts; ARGV[1] capacity, ARGV[2] writer
+# id ("" for none), ARGV[3..] records. Returns the new cursor.
 _PUSH = """
 local cap = tonumber(ARGV[1])
-local n = #ARGV - 1
+local n = #ARGV - 2
 local last = redis.call('INCRBY', KEYS[1], n)
 local first = last - n
 for i = 1, n do
-  redis.call('SET', KEYS[2] .. ((first + i - 1) % cap), ARGV[i + 1])
+  redis.call('SET', KEYS[2] .. ((first + i - 1) % cap), ARGV[i + 2])
+end
+if ARGV[2] ~= '' then
+  redis.call('HINCRBY', KEYS[3], ARGV[2], n)
 end
 return last
 """
@@ -163,12 +168,17 @@ class RedisReplay:
         return cls(redis.Redis.from_url(url), prefix, capacity, compress)
 
     # -- writing --------------------------------------------------------------------------------
-    def push(self, transitions: Sequence[Transition]) -> int:
+    def push(self, transitions: Sequence[Transition], writer: int | str | None = None) -> int:
         """Append transitions atomically in one round trip; returns the total ever pushed."""
         if not transitions:
             return self.pushed
         records = [encode_transition(t, self.compress) for t in transitions]
-        return int(self._push(keys=[self.cursor_key, self.slot_prefix], args=[self.capacity, *records]))
+        keys = [self.cursor_key, self.slot_prefix, f"{self.prefix}:writers"]
+        return int(self._push(keys=keys, args=[self.capacity, "" if writer is None else str(writer), *records]))
+
+    def pushed_by(self) -> dict[str, int]:
+        """Transitions pushed per writer id."""
+        return {k.decode(): int(v) for k, v in self.client.hgetall(f"{self.prefix}:writers").items()}
 
     # -- reading --------------------------------------------------------------------------------
     @property
@@ -195,6 +205,12 @@ class RedisReplay:
         return {name: np.stack([t[name] for t in items]).astype(dtype, copy=False) for name, dtype in FIELDS.items()}
 
     # -- control keys shared with the actors ----------------------------------------------------
+    def register_actor(self, actor_id: int) -> None:
+        self.client.sadd(f"{self.prefix}:actors", actor_id)
+
+    def actors(self) -> set[int]:
+        return {int(a) for a in self.client.smembers(f"{self.prefix}:actors")}
+
     def request_stop(self) -> None:
         self.client.set(f"{self.prefix}:stop", 1)
 

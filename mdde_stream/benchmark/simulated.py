@@ -68,7 +68,8 @@ class SimulatedBenchmark:
         """Serve ``keys`` (record indices) against ``allocation`` and return <tau, N, R>.
 
         ``record_fragment[k]`` is the fragment of record ``k``. ``seed`` only matters when
-        ``service_cv > 0``. Raises :class:`NoReplicaError` if a read fragment has no replica.
+        ``service_cv > 0``. The outcome's ``duration_s`` is the simulated makespan, not wall time.
+        Raises :class:`NoReplicaError` if a read fragment has no replica (unread ones may lack one).
         """
         alloc = as_allocation(allocation)
         if alloc.shape[0] != self.node_count:

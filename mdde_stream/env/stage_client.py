@@ -114,7 +114,8 @@ class RemoteStage(RegistryStage):
                     f"{first.run_id} episode {first.episode} step {first.step} within {self.timeout_s:.1f} s "
                     f"on {self.settings.topic(ActionResult.TOPIC)}; is the registry service running?"
                 )
-            for record in self._consumer.poll(min(remaining, 0.05), max_records=64):
+            # Ask for exactly what is missing: a batch consumer returns as soon as that many arrived.
+            for record in self._consumer.poll(min(remaining, 0.5), max_records=missing):
                 if record.key != self._run_key:
                     continue
                 try:

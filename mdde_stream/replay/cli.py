@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -104,7 +103,7 @@ def replay_command(
                 from mdde_stream.replay.reemit import reemit
 
                 events = [e for ep in episodes for e in ep.events]
-                console.print(f"[green]{reemit(bus, events, new_run_id, speed if math.isfinite(speed) else math.inf)}[/green]")
+                console.print(f"[green]{reemit(bus, events, new_run_id, speed)}[/green]")
     except ReplayError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_RECORDING) from None

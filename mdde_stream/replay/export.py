@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -244,7 +245,9 @@ def _write_minari(episodes: list[EpisodeData], root: Path, name: str) -> Path:
         ))
     dataset_id = f"mdde/{name}-v0"
     root.mkdir(parents=True, exist_ok=True)
-    with _datasets_root(root):
+    with _datasets_root(root), warnings.catch_warnings():
+        # Minari warns that no gymnasium env spec is attached: an MDDE episode is rebuilt from the bus instead.
+        warnings.simplefilter("ignore", UserWarning)
         try:
             minari.create_dataset_from_buffers(
                 dataset_id, buffers, observation_space=observation_space, action_space=action_space,

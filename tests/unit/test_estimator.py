@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import timeit
 
 import numpy as np
 import pytest
@@ -178,17 +177,6 @@ def test_shape_mismatch_and_negative_reads_are_rejected() -> None:
         estimate(np.ones((2, 3), dtype=bool), (np.ones((3, 2), dtype=np.int64), 1.0))
     with pytest.raises(ValueError, match="non-negative"):
         estimate(np.ones((1, 2), dtype=bool), (np.array([[1, -1]]), 1.0))
-
-
-def test_estimate_is_fast_on_the_thesis_shape() -> None:
-    rng = np.random.default_rng(0)
-    alloc = np.zeros((4, 20), dtype=bool)
-    alloc[np.arange(20) % 4, np.arange(20)] = True
-    baseline = BenchmarkOutcome.from_reads(alloc * rng.integers(0, 5_000, (4, 20)), 10.0, "simulated")
-    current = alloc | (rng.random((4, 20)) < 0.3)
-    per_call = min(timeit.repeat(lambda: estimate(current, baseline), number=500, repeat=5)) / 500
-    # The target is 34 us; the bound leaves room for a loaded CI machine and still catches regressions.
-    assert per_call < 200e-6, f"{per_call * 1e6:.1f} us per call"
 
 
 def test_natural_fragment_order() -> None:

@@ -92,7 +92,6 @@ def test_trains_end_to_end_and_checkpoint_reloads_to_the_same_actions(tmp_path: 
 
     env = parallel_env(**SMALL_ENV)
     try:
-        initial = Maddpg(2, 4 * 2 * 3, 4 * 2 + 4 + 1, small_config())
         events: list[tuple[int, int, dict[str, float]]] = []
         result = train(env, small_config(), emit=lambda s, e, m: events.append((s, e, m)))
         observations, _ = env.reset(seed=11)
@@ -110,7 +109,6 @@ def test_trains_end_to_end_and_checkpoint_reloads_to_the_same_actions(tmp_path: 
     torch.manual_seed(3)
     fresh = Maddpg(2, 24, 13, small_config())
     assert not torch.equal(fresh.actors[0][0].weight, learner.actors[0][0].weight)
-    del initial
 
     save_checkpoint(learner, tmp_path / "ckpt", extra={"env": SMALL_ENV})
     loaded, extra = load_checkpoint(tmp_path / "ckpt")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import warnings
 
 import numpy as np
 import pytest
@@ -36,12 +36,21 @@ def top_share(keys: np.ndarray, fraction: float = 0.01, n: int = 10_000) -> floa
     return float(c[: int(n * fraction)].sum() / keys.size)
 
 
+@pytest.mark.parametrize("records", [1, 2, 3, 777])
 @pytest.mark.parametrize("distribution", ALL)
-def test_keys_are_in_range_int64_and_of_requested_length(distribution: Distribution) -> None:
-    keys = generate_keys(spec(distribution, record_count=777, operation_count=5_000), seed=3)
+def test_keys_are_in_range_int64_and_of_requested_length(distribution: Distribution, records: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no silent nan/overflow in the vectorised maths
+        keys = generate_keys(spec(distribution, record_count=records, operation_count=5_000), seed=3)
     assert keys.dtype == np.int64
     assert keys.shape == (5_000,)
-    assert keys.min() >= 0 and keys.max() < 777
+    assert keys.min() >= 0 and keys.max() < records
+    if records > 1 and distribution is not Distribution.SEQUENTIAL:
+        assert np.unique(keys).size > 1
+
+
+def test_zero_operations_gives_an_empty_sequence() -> None:
+    assert generate_keys(spec(Distribution.ZIPFIAN, operation_count=0), seed=0).shape == (0,)
 
 
 @pytest.mark.parametrize("distribution", ALL)
@@ -59,20 +68,6 @@ def test_same_seed_same_sequence_and_hot_records(distribution: Distribution) -> 
 def test_different_seeds_differ(distribution: Distribution) -> None:
     s = spec(distribution, operation_count=1_000)
     assert not np.array_equal(generate_keys(s, seed=1), generate_keys(s, seed=2))
-
-
-@pytest.mark.parametrize("distribution", ALL)
-def test_100k_keys_well_under_100ms(distribution: Distribution) -> None:
-    s = preset("uniform").model_copy(update={"distribution": distribution})
-    generate_keys(s, seed=0)  # warm caches (zeta)
-    best = min(_timed(lambda: generate_keys(s, seed=1)) for _ in range(3))
-    assert best < 0.1, f"{distribution.value}: {best * 1000:.1f} ms"
-
-
-def _timed(fn: object) -> float:
-    start = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - start
 
 
 def test_uniform_is_flat_by_chi_square() -> None:

@@ -1,0 +1,60 @@
+"""Several actor processes and one learner share a real Redis replay memory."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import numpy as np
+import pytest
+import redis
+
+pytest.importorskip("torch", reason="the `learn` extra (torch, safetensors) is not installed")
+
+from mdde_stream.agents.distributed import train_distributed  # noqa: E402
+from mdde_stream.agents.maddpg import MaddpgConfig  # noqa: E402
+from mdde_stream.agents.replay_redis import PolicyChannel, RedisReplay  # noqa: E402
+from tests.conftest import require_redis  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+ENV = dict(nodes=2, fragments=4, records=400, max_steps=25, workload="latest", storage_importance=0.5,
+           do_nothing_worth=1.0)
+
+
+def test_two_actor_processes_feed_one_learner() -> None:
+    url = require_redis()
+    prefix = f"test:hive:{uuid.uuid4().hex[:12]}"
+    config = MaddpgConfig(total_steps=1200, learning_starts=200, update_every=8, batch_size=32, seed=7,
+                          telemetry_every=80)
+    client = redis.Redis.from_url(url)
+    try:
+        result = train_distributed(config, ENV, url, actors=2, capacity=500, prefix=prefix, publish_every=5,
+                                   keep_keys=True, timeout_s=120)
+        stats = result.stats
+        replay = RedisReplay(client, prefix, capacity=500)
+        # Experience from both processes, bounded by the ring.
+        assert replay.pushed >= config.total_steps
+        assert len(replay) == 500
+        assert sorted(stats.episodes_by_actor) == [0, 1]
+        assert sum(stats.episodes_by_actor.values()) == len(stats.returns) >= 1200 // 25 - 2
+        by_actor = replay.pushed_by()
+        assert sorted(by_actor) == ["0", "1"] and sum(by_actor.values()) == replay.pushed
+        assert min(by_actor.values()) >= 0.2 * replay.pushed  # both really ran, side by side
+        # The learner kept the update ratio over everything the actors pushed, and published weights.
+        assert replay.pushed >= stats.env_steps >= config.total_steps
+        assert stats.updates == (stats.env_steps - config.learning_starts) // config.update_every + 1
+        assert stats.published >= stats.updates // 5
+        assert PolicyChannel(client, prefix).version() == stats.published
+        assert all(math.isfinite(v) for v in stats.last_metrics.values())
+        assert replay.stop_requested()
+        # Learned weights act within the mask on what the actors stored.
+        batch = replay.sample(64, np.random.default_rng(0))
+        for i in range(64):
+            actions = result.learner.act(batch["obs"][i], batch["mask"][i])
+            assert batch["mask"][i][np.arange(2), actions].all()
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
