@@ -154,5 +154,9 @@ def _mount_optional() -> None:
 
     app.command("estimate")(estimate_command)
 
+    from mdde_stream.replay.cli import replay_command
+
+    app.command("replay")(replay_command)
+
 
 _mount_optional()

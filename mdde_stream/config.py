@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     elasticsearch_port: int = 9200
 
+    # Real benchmark node capacity (reads/s per data node): "2000" for every node, or
+    # "2000,n3=500" / "n0=1000,n1=3000" per node; 0 means unpaced (raw Redis speed).
+    benchmark_node_rates: str = "2000"
+
     # Consumer behaviour.
     session_timeout_s: float = 10.0
 

@@ -157,6 +157,10 @@ class BenchmarkRequested(Event):
     seed: int = 0
     tasks: int = Field(default=8, ge=1)
     allocation: dict[str, list[str]] = Field(default_factory=dict)
+    data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL (default: MDDE_DATA_NODES in node order)")
+    node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves (default: MDDE_BENCHMARK_NODE_RATES)")
+    fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
+    key_prefix: str = Field(default="user", description="record key prefix on the data nodes")
 
 
 class BenchmarkTask(Event):
@@ -172,10 +176,14 @@ class BenchmarkTask(Event):
     record_count: int = Field(ge=1)
     operation_offset: NonNegInt
     operation_count: NonNegInt
+    operation_total: NonNegInt = Field(default=0, description="reads of the whole run (0: offset + count)")
     clients: int = Field(ge=1)
     seed: int
     allocation: dict[str, list[str]]
     data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL")
+    node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves; absent = unpaced")
+    fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
+    key_prefix: str = Field(default="user", description="record key prefix on the data nodes")
 
     @property
     def key(self) -> str:
@@ -198,6 +206,7 @@ class AccessLog(Event):
     started_at: datetime
     finished_at: datetime
     duration_s: float = Field(ge=0)
+    missing: NonNegInt = Field(default=0, description="reads that found no record on the chosen node")
 
 
 class BenchmarkResult(Event):
@@ -214,6 +223,7 @@ class BenchmarkResult(Event):
     operations: NonNegInt
     duration_s: float = Field(ge=0)
     workers: NonNegInt = 0
+    missing: NonNegInt = Field(default=0, description="reads that found no record on the chosen node")
 
 
 class EstimateRequested(Event):

@@ -29,17 +29,22 @@ def run(
     workload: str = typer.Option("uniform", "--workload", help="Workload preset or distribution."),
     frequency: int = typer.Option(5, "--frequency", min=1, help="Benchmark every S steps."),
     operations: int = typer.Option(None, "--operations", min=1, help="Reads per benchmark (default: the preset's)."),
+    benchmark_timeout: float = typer.Option(120.0, "--benchmark-timeout", min=0.01,
+                                            help="Seconds to wait for a real benchmark result."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run episodes of the default scenario with a built-in policy and print a summary."""
     from pydantic import ValidationError
 
     from mdde_stream.env import EnvConfig
+    from mdde_stream.env.benchmarking import BenchmarkTimeout
+    from mdde_stream.env.stage_client import StageTimeout
     from mdde_stream.policies import make_policy
     from mdde_stream.runner import run_episodes
 
     options = dict(nodes=nodes, fragments=fragments, max_steps=steps, seed=seed, benchmark=benchmark,
-                   workload=workload, benchmark_frequency=frequency, operations=operations)
+                   workload=workload, benchmark_frequency=frequency, operations=operations,
+                   benchmark_timeout_s=benchmark_timeout)
     if run_id:
         options["run_id"] = run_id
     try:
@@ -55,7 +60,11 @@ def run(
         console=console, disable=quiet, transient=False,
     ) as progress:
         task = progress.add_task(f"{policy} · {benchmark}", total=episodes * steps)
-        summary = run_episodes(config, chosen, episodes, on_step=lambda e, s: progress.advance(task))
+        try:
+            summary = run_episodes(config, chosen, episodes, on_step=lambda e, s: progress.advance(task))
+        except (BenchmarkTimeout, StageTimeout) as exc:
+            console.print(f"[red]run {config.run_id} stopped:[/red] {exc}")
+            raise typer.Exit(1) from None
 
     table = Table(title=f"run {summary.run_id}: {episodes} episodes × {steps} steps, {policy}, {benchmark}")
     table.add_column("agent")

@@ -33,6 +33,8 @@ class LearnerStats:
     env_steps: int = 0
     published: int = 0
     seconds: float = 0.0
+    sampling_seconds: float = 0.0
+    """From the start until the actors had pushed ``total_steps`` (excludes the catch-up updates)."""
     returns: list[float] = field(default_factory=list)
     episodes_by_actor: dict[int, int] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
@@ -60,6 +62,7 @@ def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, to
                 # Enough experience: stop the actors, then catch up on the updates it is owed.
                 replay.request_stop()
                 stopping = True
+                stats.sampling_seconds = time.perf_counter() - started
             due = 0 if pushed < cfg.learning_starts else (pushed - cfg.learning_starts) // cfg.update_every + 1
             if stats.updates >= due:
                 if stopping:

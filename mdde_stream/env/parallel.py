@@ -36,6 +36,7 @@ from mdde_stream.events import (
     ActionResult,
     ActionSubmitted,
     BenchmarkResult,
+    EpisodeStarted,
     EstimatorResult,
     Event,
     StepCompleted,
@@ -90,22 +91,23 @@ class MddeParallelEnv(ParallelEnv):
         self.settings = base.model_copy(update=overrides) if overrides else base
         self.run_id = cfg.run_id
 
+        # Validate the workload before opening anything, so a typo leaves no connection behind.
+        self._spec = workload_spec(cfg.workload, cfg.records, cfg.operations, cfg.clients)
         needs_bus = cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
         self._bus: Bus | None = open_bus(settings=self.settings) if needs_bus else None
         if self._bus is not None:
             ensure_topics(self._bus, self.settings)
         self._producer = self._bus.producer() if (self._bus is not None and cfg.publish_events) else None
 
-        if cfg.stage == "remote":
+        if cfg.stage == "remote" and self._bus is not None:
             # Attach to the state the registry service uses (or set it up): never wipe a live service's state.
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
                                      prefix=cfg.registry_prefix, reuse=True)
+            self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id,
+                                                     cfg.action_timeout_s)
         else:
-            registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records, prefix=cfg.registry_prefix)
-        if cfg.stage == "remote":
-            assert self._bus is not None
-            self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id, cfg.action_timeout_s)
-        else:
+            registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
+                                     data_nodes=self._data_nodes(cfg), prefix=cfg.registry_prefix)
             self._stage = InProcessStage(registry)
         self.node_ids = self._stage.node_ids
         self.fragment_ids = self._stage.fragment_ids
@@ -121,7 +123,6 @@ class MddeParallelEnv(ParallelEnv):
         )
         self.possible_agents = self.scenario.agents
         self.agents: list[str] = []
-        self._index = {a: i for i, a in enumerate(self.possible_agents)}
         # Per (agent, action): the string fields of the registry action, so a step never formats ids.
         self._action_fields = [
             [self._fields(a, n) for n in range(self.scenario.action_space(agent).n)]  # type: ignore[attr-defined]
@@ -129,7 +130,6 @@ class MddeParallelEnv(ParallelEnv):
         ]
 
         record_fragment, _, _ = fragment_layout(cfg.records, cfg.nodes, cfg.fragments)
-        self._spec = workload_spec(cfg.workload, cfg.records, cfg.operations, cfg.clients)
         self._source: BenchmarkSource = make_source(
             cfg.benchmark, spec=self._spec, record_fragment=record_fragment, node_ids=self.node_ids,
             fragment_ids=self.fragment_ids, service_rates=cfg.service_rates, j=cfg.estimator_j,
@@ -180,6 +180,8 @@ class MddeParallelEnv(ParallelEnv):
         self._masks = self.scenario.masks(self._allocation)
         observations = self.scenario.observe(self._allocation, self.latest, self._masks)
         infos = {a: {"throughput": self.latest.throughput} for a in self.agents}
+        if self._producer is not None:
+            self._record_start()
         return observations, infos
 
     def step(self, actions: dict[str, int]):  # type: ignore[override]
@@ -205,6 +207,8 @@ class MddeParallelEnv(ParallelEnv):
 
         measurement: Measurement | None = None
         if self.scenario.is_benchmark_step(t):
+            if self._source.mode == "real" and not self._stage.publishes_actions:
+                self._stage.registry.shuffle()  # the data nodes must hold the allocation being measured
             measurement = self.latest = self._source.measure(self._request())
         accepted, skipped, legal = np.array(accepted_list), np.array(skipped_list), np.array(legal_list)
         rewards_list = self.scenario.rewards(StepFacts(t, accepted, skipped, legal, allocation, measurement)).tolist()
@@ -262,6 +266,20 @@ class MddeParallelEnv(ParallelEnv):
         """(agents, actions) int8 mask of the current state."""
         return self._masks
 
+    def _data_nodes(self, cfg: EnvConfig):
+        """Redis data nodes for a real benchmark with the in-process registry (None otherwise).
+
+        The registry loads the records on them and moves fragments before each real benchmark; with the
+        remote stage that is the registry service's job, and estimate/simulated modes need no data.
+        """
+        if cfg.benchmark != "real" or cfg.stage != "local" or not self.settings.data_node_urls:
+            return None
+        from mdde_stream.datanodes import DataNodes, RecordSpec
+
+        shape = "large" if cfg.workload.endswith("-large") else "default"
+        node_ids = list(fragment_layout(cfg.records, cfg.nodes, cfg.fragments)[2])
+        return DataNodes.from_settings(self.settings, node_ids, RecordSpec.preset(shape, record_count=cfg.records))
+
     def _fields(self, agent_index: int, action: int) -> tuple[ActionKind, str | None, str | None, str | None]:
         d = self.scenario.decode(agent_index, action)
         name = lambda i: None if i is None else self.node_ids[i]  # noqa: E731
@@ -292,12 +310,12 @@ class MddeParallelEnv(ParallelEnv):
         produce = self._producer.produce  # type: ignore[union-attr]
         key = self._run_key
         if not self._stage.publishes_actions:
-            topic = self._topics[ActionSubmitted]
+            topic, dump = self._topics[ActionSubmitted], ActionSubmitted.__pydantic_serializer__.to_json
             for event in submitted:
-                produce(topic, event.to_bytes(), key=key)
-            topic = self._topics[ActionResult]
+                produce(topic, dump(event, by_alias=True), key=key)
+            topic, dump = self._topics[ActionResult], ActionResult.__pydantic_serializer__.to_json
             for result in results:
-                produce(topic, result.to_bytes(), key=key)
+                produce(topic, dump(result, by_alias=True), key=key)
         n_acc = sum(accepted)
         n_skip = sum(skipped)
         alloc = self._allocation
@@ -319,6 +337,23 @@ class MddeParallelEnv(ParallelEnv):
             event = self._measurement_event(measurement, step)
             if event is not None:
                 produce(self._topics[type(event)], event.to_bytes(), key=key)
+
+    def _record_start(self) -> None:
+        """``EpisodeStarted``: what a replay needs to rebuild this episode from its recorded actions."""
+        m = self.initial
+        if m is None or self._producer is None:
+            return
+        alloc = self._allocation
+        event = EpisodeStarted(
+            run_id=self.run_id, episode=self.episode, step=0, seed=self._seed,
+            config=self.config.model_dump(mode="json"), agents=list(self.possible_agents),
+            node_ids=list(self.node_ids), fragment_ids=list(self.fragment_ids),
+            allocation={n: [self.fragment_ids[f] for f in np.flatnonzero(row)] for n, row in zip(self.node_ids, alloc)},
+            baseline_throughput=float(m.throughput),
+            baseline_reads={n: {f: v for f, v in zip(self.fragment_ids, row) if v}
+                            for n, row in zip(self.node_ids, m.reads.tolist())},
+        )
+        self._producer.produce(self.settings.topic(EpisodeStarted.TOPIC), event.to_bytes(), key=self.run_id)
 
     def _measurement_event(self, m: Measurement, step: int) -> Event | None:
         """The estimate or simulated benchmark as its own event (real results come from the aggregator)."""

@@ -8,12 +8,14 @@ is the most significant bit of byte 0, which is numpy's ``packbits`` order).
 
 from __future__ import annotations
 
-# KEYS: alloc, nidx, fidx, queue, seq, meta, then one verdict key per action.
-# ARGV: ttl_seconds, then per action: kind, fragment, source, target, present ("101": which are set).
+# KEYS: alloc, nidx, fidx, queue, seq, meta, verdicts (hash event id -> verdict), vorder (list of ids).
+# ARGV: capacity (verdicts remembered, oldest forgotten first), then per action:
+#       event_id, kind, fragment, source, target, present ("101": which of fragment/source/target are set).
 # Returns per action: accepted (0/1), code (0 = none), message, duplicate (0/1); then the alloc bits.
 APPLY = r"""
 local alloc, nidx, fidx, queue, seqk, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local ttl = tonumber(ARGV[1])
+local verdicts, vorder = KEYS[7], KEYS[8]
+local capacity = tonumber(ARGV[1])
 local F = tonumber(redis.call('HGET', meta, 'F'))
 local W = tonumber(redis.call('HGET', meta, 'W'))
 if not F or not W then
@@ -69,23 +71,26 @@ local function judge(kind, frag, src, tgt, present)
   return nil
 end
 
-local n = (#ARGV - 1) / 5
+local n = (#ARGV - 1) / 6
 for i = 0, n - 1 do
-  local k = ARGV[2 + i * 5]
+  local k = ARGV[3 + i * 6]
   if k ~= 'skip' and k ~= 'copy' and k ~= 'delete' then
     return redis.error_reply('unknown action kind ' .. k)  -- checked before any write
   end
 end
 for i = 0, n - 1 do
-  local evk = KEYS[7 + i]
-  local prev = redis.call('GET', evk)
+  local b = 2 + i * 6
+  local id = ARGV[b]
+  local prev = redis.call('HGET', verdicts, id)
   if prev then
     local v = cjson.decode(prev)
     table.insert(out, v[1]); table.insert(out, v[2]); table.insert(out, v[3]); table.insert(out, 1)
   else
-    local b = 2 + i * 5
-    local acc, code, msg = judge(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4])
-    redis.call('SET', evk, cjson.encode({acc, code, msg}), 'EX', ttl)
+    local acc, code, msg = judge(ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5])
+    redis.call('HSET', verdicts, id, cjson.encode({acc, code, msg}))
+    if redis.call('RPUSH', vorder, id) > capacity then
+      redis.call('HDEL', verdicts, redis.call('LPOP', vorder))
+    end
     table.insert(out, acc); table.insert(out, code); table.insert(out, msg); table.insert(out, 0)
   end
 end

@@ -29,7 +29,7 @@ class MemoryStore(AllocationStore):
     counterpart of the Redis backend's verdict TTL.
     """
 
-    def __init__(self, dedupe_capacity: int = 1_000_000) -> None:
+    def __init__(self, dedupe_capacity: int = 250_000) -> None:
         self.dedupe_capacity = dedupe_capacity
         self._nodes: list[str] = []
         self._frags: list[str] = []

@@ -38,13 +38,17 @@ def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
 
 
 class RedisStore(AllocationStore):
-    """Allocation state in Redis under ``prefix``; verdicts of applied events kept ``dedupe_ttl_s``."""
+    """Allocation state in Redis under ``prefix``.
+
+    The verdicts of the last ``dedupe_capacity`` events are remembered (oldest forgotten first, as in
+    ``MemoryStore``): far more than can be in flight uncommitted on the bus, and bounded in memory.
+    """
 
     def __init__(
         self,
         url: str | None = None,
         prefix: str = "mdde:registry",
-        dedupe_ttl_s: int = 7 * 24 * 3600,
+        dedupe_capacity: int = 250_000,
         client: redis.Redis | None = None,
     ) -> None:
         if client is None:
@@ -54,7 +58,7 @@ class RedisStore(AllocationStore):
         self.url = url or repr(client)
         self.r = client
         self.prefix = prefix
-        self.dedupe_ttl_s = int(dedupe_ttl_s)
+        self.dedupe_capacity = int(dedupe_capacity)
         self._apply = self.r.register_script(lua.APPLY)
         self._reset = self.r.register_script(lua.RESET)
         self._complete = self.r.register_script(lua.COMPLETE)
@@ -68,8 +72,7 @@ class RedisStore(AllocationStore):
     def key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
 
-    def _event_key(self, event_id: str) -> str:
-        return f"{self.prefix}:ev:{event_id}"
+    KEYS = ("meta", "nidx", "fidx", "alloc", "snap", "phys", "seq", "queue", "verdicts", "vorder", "scratch")
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -106,17 +109,8 @@ class RedisStore(AllocationStore):
         logger.info("registry state at %s/%s: %d nodes, %d fragments", self.url, self.prefix, *m.shape)
 
     def wipe(self) -> int:
-        """Delete every key of this registry (allocation, queue, remembered verdicts)."""
-        pattern = _glob_escape(self.prefix) + ":*"
-        removed = 0
-        batch: list[bytes] = []
-        for k in self.r.scan_iter(match=pattern, count=1000):
-            batch.append(k)
-            if len(batch) >= 1000:
-                removed += self.r.unlink(*batch)
-                batch.clear()
-        if batch:
-            removed += self.r.unlink(*batch)
+        """Delete every key of this registry (allocation, queue, remembered verdicts): a fixed set, O(1)."""
+        removed = int(self.r.unlink(*(self.key(k) for k in self.KEYS)))
         self._nodes, self._frags, self._records = [], [], {}
         return removed
 
@@ -157,13 +151,12 @@ class RedisStore(AllocationStore):
         if not actions:
             return []
         self._require()
-        keys = [self.key(k) for k in ("alloc", "nidx", "fidx", "queue", "seq", "meta")]
-        args: list[str | int] = [self.dedupe_ttl_s]
+        keys = [self.key(k) for k in ("alloc", "nidx", "fidx", "queue", "seq", "meta", "verdicts", "vorder")]
+        args: list[str | int] = [self.dedupe_capacity]
         for event_id, kind, fragment, source, target in actions:
-            keys.append(self._event_key(event_id))
             kind = ActionKind(kind)
             present = "".join("0" if x is None else "1" for x in (fragment, source, target))
-            args += [kind.value, fragment or "", source or "", target or "", present]
+            args += [event_id, kind.value, fragment or "", source or "", target or "", present]
         try:
             raw = self._apply(keys=keys, args=args)
         except redis.RedisError as exc:
@@ -177,7 +170,7 @@ class RedisStore(AllocationStore):
         return _unpack(self._last_alloc, len(self._nodes), len(self._frags))
 
     def verdict_of(self, event_id: str) -> Verdict | None:
-        raw = self.r.get(self._event_key(event_id))
+        raw = self.r.hget(self.key("verdicts"), event_id)
         if raw is None:
             return None
         acc, code, msg = json.loads(raw)
@@ -253,7 +246,3 @@ def _unpack(raw: bytes, w: int, f: int) -> np.ndarray:
     if bits.size < w * f:  # SETBIT never shrinks, but be safe with a hand-edited key
         bits = np.concatenate([bits, np.zeros(w * f - bits.size, dtype=np.uint8)])
     return bits[: w * f].reshape(w, f).astype(bool)
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

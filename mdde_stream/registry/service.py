@@ -20,7 +20,7 @@ from mdde_stream.registry.fragmenter import fragment_layout
 from mdde_stream.registry.memory import MemoryStore
 
 if TYPE_CHECKING:
-    from mdde_stream.datanodes import DataNodes, RecordSpec
+    from mdde_stream.datanodes import DataNodes
 
 logger = logging.getLogger(__name__)
 
@@ -52,37 +52,49 @@ class Registry:
         start of the step, i.e. an earlier agent of the same step got there first. After a crash
         and redelivery the verdict is the recorded one; ``conflict`` is recomputed and best effort.
         """
-        ordered = sorted(actions, key=lambda a: a.agent_index)
+        return [
+            ActionResult(
+                run_id=a.run_id,
+                episode=a.episode,
+                step=a.step,
+                action_event_id=a.event_id,
+                agent=a.agent,
+                agent_index=a.agent_index,
+                action_index=a.action_index,
+                kind=a.kind,
+                accepted=v.accepted,
+                code=int(v.code) if v.code is not None else None,
+                message=v.message,
+                conflict=conflict,
+            )
+            for a, v, conflict in self.apply_step(actions)
+        ]
+
+    def apply_step(self, actions: Sequence[ActionSubmitted]) -> list[tuple[ActionSubmitted, Verdict, bool]]:
+        """``apply_actions`` without building result events: (action, verdict, conflict) in agent order.
+
+        For callers on the hot path that do not publish results (building the pydantic events is
+        most of a step's cost in memory).
+        """
+        ordered = sorted(actions, key=lambda a: a.agent_index) if len(actions) > 1 else list(actions)
         start = self.allocation().copy() if len(ordered) > 1 else None
         verdicts = self.store.apply_many([(a.event_id, a.kind, a.fragment, a.source, a.target) for a in ordered])
-        results = []
+        out = []
         changed = False
+        start_counts: np.ndarray | None = None
         for a, v in zip(ordered, verdicts):
             conflict = False
-            if not v.accepted and start is not None:
-                conflict = self._check(a.kind, a.fragment, a.source, a.target, start).accepted
+            if not v.accepted and start is not None and changed:
+                if start_counts is None:
+                    start_counts = start.sum(axis=0)
+                conflict = self._check(a.kind, a.fragment, a.source, a.target, start, start_counts).accepted
             changed = changed or (v.accepted and a.kind is not ActionKind.SKIP)
-            results.append(
-                ActionResult(
-                    run_id=a.run_id,
-                    episode=a.episode,
-                    step=a.step,
-                    action_event_id=a.event_id,
-                    agent=a.agent,
-                    agent_index=a.agent_index,
-                    action_index=a.action_index,
-                    kind=a.kind,
-                    accepted=v.accepted,
-                    code=int(v.code) if v.code is not None else None,
-                    message=v.message,
-                    conflict=conflict,
-                )
-            )
+            out.append((a, v, conflict))
         if changed and not self._live:
             self._cache = self.store.last_matrix()
             if self._cache is not None:
                 self._cache.flags.writeable = False
-        return results
+        return out
 
     def valid_action(
         self, kind: ActionKind, fragment: str | None, source: str | None, target: str | None
@@ -91,9 +103,16 @@ class Registry:
         return self._check(kind, fragment, source, target, self.allocation())
 
     def _check(
-        self, kind: ActionKind, fragment: str | None, source: str | None, target: str | None, m: np.ndarray
+        self,
+        kind: ActionKind,
+        fragment: str | None,
+        source: str | None,
+        target: str | None,
+        m: np.ndarray,
+        counts: np.ndarray | None = None,
     ) -> Verdict:
-        counts = m.sum(axis=0)
+        if counts is None:
+            counts = m.sum(axis=0)
         return validate(
             ActionKind(kind), fragment, source, target, self._nidx, self._fidx,
             lambda w, f: bool(m[w, f]), lambda f: int(counts[f]),

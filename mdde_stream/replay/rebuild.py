@@ -20,7 +20,7 @@ from mdde_stream.config import Settings, get_settings
 from mdde_stream.env import EnvConfig, MddeParallelEnv
 from mdde_stream.env.benchmarking import BenchmarkRequest, BenchmarkSource
 from mdde_stream.env.scenario import Measurement
-from mdde_stream.events import BenchmarkResult, EpisodeStarted, EstimatorResult
+from mdde_stream.events import EpisodeStarted
 from mdde_stream.replay.exceptions import ReplayError
 from mdde_stream.replay.recording import EpisodeRecording, StepRecord
 

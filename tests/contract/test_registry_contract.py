@@ -27,11 +27,11 @@ ALLOC = {"n0": ["f0", "f1"], "n1": ["f2", "f3"], "n2": ["f4", "f5"]}
 RANGES = {f"f{i}": (i * 10, i * 10 + 10) for i in range(6)}
 
 
-def make_store(backend: str, prefix: str) -> AllocationStore:
+def make_store(backend: str, prefix: str, dedupe_capacity: int = 250_000) -> AllocationStore:
     if backend == "memory":
-        return MemoryStore()
+        return MemoryStore(dedupe_capacity=dedupe_capacity)
     client = require_redis(redis_state_url())
-    return RedisStore(client=client, prefix=prefix)
+    return RedisStore(client=client, prefix=prefix, dedupe_capacity=dedupe_capacity)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -133,6 +133,14 @@ def test_repeated_event_id_applies_at_most_once(store: AllocationStore) -> None:
     assert store.verdict_of("never-seen") is None
     rejected = store.apply("r", DELETE, "f2", None, "n1")
     assert store.apply("r", SKIP, None, None, None) == rejected  # first verdict wins, whatever is resent
+
+
+def test_remembered_verdicts_are_bounded_oldest_first(backend: str, prefix: str) -> None:
+    s = make_store(backend, prefix, dedupe_capacity=2)
+    s.setup(NODES, FRAGS, ALLOC, RANGES)
+    s.apply_many([("e1", COPY, "f0", "n0", "n1"), ("e2", SKIP, None, None, None), ("e3", DELETE, "f0", None, "n1")])
+    assert s.verdict_of("e1") is None
+    assert s.verdict_of("e2") == Verdict(True) and s.verdict_of("e3") == Verdict(True)
 
 
 def test_apply_many_is_ordered_and_dedupes_within_a_batch(store: AllocationStore) -> None:

@@ -211,3 +211,47 @@ class ResultCollector:
         self._stop.set()
         self._thread.join(5)
         self.consumer.close()
+
+
+def test_service_waits_for_a_whole_step_and_never_commits_past_it(tmp_path: Path) -> None:
+    """On the embedded log (real SQLite backend): grouping, agent order and the commit floor."""
+    from consumers.registry import RegistryService
+
+    settings = Settings(bus="", state="memory", data_dir=tmp_path, partitions=1)
+    bus = open_bus(settings=settings)
+    ensure_topics(bus, settings)
+    registry = open_registry(settings, W, F, RECORDS)
+    service = RegistryService(registry, bus, settings, group_id="reg-embedded", poll_timeout_s=0.05)
+    topic = settings.topic("actions")
+
+    def action(step: int, agent: int, fragment: str, source: str) -> ActionSubmitted:
+        return ActionSubmitted(run_id="emb", step=step, agent=f"n{agent}", agent_index=agent, action_index=0,
+                               kind=ActionKind.COPY, fragment=fragment, source=source, target=f"n{agent}",
+                               step_size=2)
+
+    # step 0 complete; step 1 only half sent; agents out of order on the wire
+    first = [action(0, 2, "f0", "n0"), action(0, 1, "f0", "n0")]
+    second = [action(1, 3, "f5", "n1")]
+    with bus.producer() as p:
+        for a in first + second:
+            p.produce(topic, a.to_bytes(), key=a.key)
+        p.flush()
+    try:
+        assert service.process_once() == 1
+        tp = TopicPartition(topic, 0)
+        assert service.consumer.consumer.committed([tp])[tp] == 2  # not past step 1's first action
+        late = action(1, 0, "f5", "n1")
+        with bus.producer() as p:
+            p.produce(topic, late.to_bytes(), key=late.key)
+            p.flush()
+        deadline = time.monotonic() + 10
+        while service.steps_applied < 2 and time.monotonic() < deadline:
+            service.process_once()
+        assert service.steps_applied == 2
+        assert service.consumer.consumer.committed([tp])[tp] == 4
+    finally:
+        service.close()
+    results = [e for e in read_topic(bus, settings.topic("action-results"), 4, timeout_s=10)]
+    assert [(r.step, r.agent_index, r.accepted) for r in results] == [(0, 1, True), (0, 2, True), (1, 0, True), (1, 3, True)]
+    assert registry.replicas("f0") == ["n0", "n1", "n2"] and registry.replicas("f5") == ["n0", "n1", "n3"]
+    bus.close()

@@ -192,7 +192,7 @@ def data_nodes() -> Iterator[DataNodes]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(_step_strategy(), min_size=1, max_size=40), seed=st.integers(0, 2**16))
 def test_generated_steps_keep_invariants(backend: str, steps: list[list[tuple]], seed: int) -> None:
     h = Harness(backend)

@@ -74,3 +74,11 @@ def test_bad_options_exit_2_with_the_reason(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["run", "--benchmark", "psychic", "--quiet"])
     assert result.exit_code == 2
     assert "benchmark" in result.output
+
+
+def test_real_benchmark_without_workers_stops_with_the_reason(data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["run", "--benchmark", "real", "--benchmark-timeout", "0.3", "--quiet", "--run-id", "no-workers"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "run no-workers stopped" in result.output and "benchmark workers" in result.output

@@ -1,0 +1,106 @@
+"""Node capacity for the real benchmark: each data node is a single FIFO server of a set speed.
+
+Why a model at all: on a 2-core machine four Redis servers and the benchmark workers share the same
+two cores, so raw Redis speed barely depends on how reads are spread over nodes (the thesis needed
+records of several kilobytes to see any effect). To make throughput answer to the allocation, each
+data node gets a **service rate** ``r`` (reads per second, default 2,000, per node configurable, so
+heterogeneous nodes are possible) and behaves as one FIFO server with service time ``1 / r``, on top
+of the real read.
+
+How it is enforced — on the node itself, so it holds across every worker process and client:
+every read is one ``EVALSHA`` of :data:`PACED_READ_LUA` on the data node. Atomically (Redis runs a
+script alone) it reads the node's clock ``TIME``, takes the time the node becomes free (a key next
+to the records), books the read's service slot ``[max(now, free), max(now, free) + 1/r)``, stores
+the new "free" time, and returns how long until the slot ends together with the record (a real
+``HGETALL``). The client holds the read — and its in-flight count, which the replica locator sees —
+until the slot has passed. This is exactly the simulated benchmark's node model (a FIFO single
+server with deterministic service time), only with real records and real concurrency, so the two
+can be compared step by step. Consequences:
+
+* all reads on one node: throughput <= r; spread evenly over W equal nodes: <= W * r;
+* more benchmark workers raise throughput only until the nodes' capacity is reached;
+* a node rate of ``0`` means "unpaced": a plain ``HGETALL`` at whatever speed Redis and the host give.
+
+The clock key is per key prefix (one dataset), so concurrent benchmarks of the same dataset share
+the nodes' capacity, as they would share real servers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NODE_RATE = 2_000.0
+"""Reads per second one data node serves unless configured otherwise (``MDDE_BENCHMARK_NODE_RATES``)."""
+
+PACED_READ_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local free = tonumber(redis.call('GET', KEYS[2]) or '0')
+local start = now
+if free > now then start = free end
+local done = start + tonumber(ARGV[1])
+redis.call('SET', KEYS[2], string.format('%.0f', done), 'PX', 60000)
+return {done - now, redis.call('HGETALL', KEYS[1])}
+"""
+"""KEYS[1] record key, KEYS[2] the node's clock key, ARGV[1] service time in microseconds.
+Returns ``{microseconds until the read's service slot ends, flat HGETALL reply}``. Microsecond
+epoch values (~1.8e15) are exact in Lua's doubles; ``%.0f`` keeps them from turning into ``1.8e+15``."""
+
+
+class CapacityError(ValueError):
+    """A node-rate specification that cannot be parsed or names unknown nodes."""
+
+
+def clock_key(key_prefix: str) -> str:
+    """The key on each data node that holds the time (µs) it becomes free for this dataset."""
+    return f"mdde:pace:{key_prefix}"
+
+
+def service_time_us(rate: float) -> int:
+    """Service time of one read in microseconds for ``rate`` reads/s (0 -> unpaced)."""
+    if rate < 0:
+        raise CapacityError(f"a node rate must be >= 0 reads/s, got {rate}")
+    return 0 if rate == 0 else max(1, round(1_000_000 / rate))
+
+
+def parse_rates(spec: str, node_ids: Sequence[str]) -> dict[str, float]:
+    """Per-node reads/s from ``"2000"``, ``"2000,n3=500"`` or ``"n0=1000,n1=3000"``.
+
+    A bare number sets every node; ``node=rate`` entries override it. Nodes left without a rate get
+    :data:`DEFAULT_NODE_RATE`. Unknown node ids and negative or non-numeric rates are errors.
+    """
+    default = DEFAULT_NODE_RATE
+    overrides: dict[str, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        node, sep, value = part.partition("=")
+        try:
+            rate = float(value if sep else node)
+        except ValueError:
+            raise CapacityError(f"node rate {part!r} is not a number (use 2000 or n0=2000)") from None
+        if rate < 0 or rate != rate or rate == float("inf"):
+            raise CapacityError(f"node rate {part!r} must be a finite number >= 0")
+        if sep:
+            node = node.strip()
+            if node not in node_ids:
+                raise CapacityError(f"node rate {part!r} names unknown node {node!r} (nodes: {list(node_ids)})")
+            overrides[node] = rate
+        else:
+            default = rate
+    return {node: overrides.get(node, default) for node in node_ids}
+
+
+def capacity_bound(rates: dict[str, float], node_reads: dict[str, int]) -> float:
+    """Upper bound on throughput for a read split ``node_reads``: the busiest node's time decides.
+
+    Used to sanity-check measurements: with service time ``1/r_w`` node ``w`` needs
+    ``reads_w / r_w`` seconds, so no run can beat ``total / max_w(reads_w / r_w)``. Unpaced nodes
+    (rate 0) impose no bound; returns ``inf`` when none does.
+    """
+    total = sum(node_reads.values())
+    busiest = max((reads / rates[n] for n, reads in node_reads.items() if rates.get(n, 0) > 0), default=0.0)
+    return float("inf") if busiest == 0 else total / busiest

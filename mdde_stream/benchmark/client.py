@@ -1,0 +1,227 @@
+"""What a stage (or the edge-case evaluation) calls to run the real benchmark over the bus.
+
+:class:`RealBenchmark` publishes one :class:`BenchmarkRequested` (with node URLs, node rates, the
+fragment record ranges and the dataset's key prefix, so the planner needs nothing else) and waits
+for the aggregator's :class:`BenchmarkResult` with the same request id. It listens from the current
+end of every partition of the results topic, assigned before the request goes out, so a fast answer
+cannot be missed. :class:`LocalServices` starts benchmark workers and an aggregator as child
+processes, for the bench script, the edge-case command and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mdde_stream.benchmark.outcome import BenchmarkOutcome
+from mdde_stream.bus.base import Bus, TopicPartition
+from mdde_stream.config import Settings
+from mdde_stream.events import BenchmarkRequested, BenchmarkResult, EventDecodeError, decode_event
+from mdde_stream.workloads import WorkloadSpec
+
+logger = logging.getLogger(__name__)
+
+
+class BenchmarkTimeout(TimeoutError):
+    """No result arrived in time: the workers or the aggregator are not running (or a task failed)."""
+
+
+class RealBenchmark:
+    """Runs benchmarks of allocations on the real data nodes through the benchmark services."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        settings: Settings,
+        node_ids: Sequence[str],
+        fragment_ids: Sequence[str],
+        spec: WorkloadSpec,
+        *,
+        workload: str | None = None,
+        data_nodes: Mapping[str, str] | None = None,
+        node_rates: Mapping[str, float] | None = None,
+        fragment_records: Mapping[str, tuple[int, int]] | None = None,
+        key_prefix: str = "user",
+        tasks: int = 8,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.bus, self.settings = bus, settings
+        self.node_ids, self.fragment_ids = list(node_ids), list(fragment_ids)
+        self.spec = spec
+        self.workload = workload or spec.distribution.value
+        self.data_nodes = dict(data_nodes or {})
+        self.node_rates = dict(node_rates or {})
+        self.fragment_records = dict(fragment_records or {})
+        self.key_prefix = key_prefix
+        self.tasks = tasks
+        self.timeout_s = timeout_s
+        self.last_result: BenchmarkResult | None = None
+        self._producer = bus.producer()
+        self._consumer = bus.consumer(f"mdde-benchmark-client-{os.getpid()}-{time.time_ns()}", offset_reset="latest")
+        topic = settings.topic(BenchmarkResult.TOPIC)
+        partitions = bus.list_topics().get(topic)
+        if partitions is None:
+            raise RuntimeError(f"topic {topic!r} does not exist: create the project topics first")
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        self._consumer.assign(tps)
+        for tp in tps:
+            self._consumer.seek(tp, bus.watermarks(tp)[1])
+
+    def request(self, allocation: Mapping[str, Sequence[str]], seed: int = 0, run_id: str = "benchmark",
+                episode: int = 0, step: int = 0) -> BenchmarkRequested:
+        """Publish the request for ``allocation`` (node -> fragments, in node order) and return it."""
+        event = BenchmarkRequested(
+            run_id=run_id, episode=episode, step=step, workload=self.workload,
+            record_count=self.spec.record_count, operation_count=self.spec.operation_count,
+            clients=self.spec.clients, seed=seed, tasks=self.tasks,
+            allocation={node: list(allocation.get(node, [])) for node in self.node_ids},
+            data_nodes=self.data_nodes, node_rates=self.node_rates,
+            fragment_records=self.fragment_records, key_prefix=self.key_prefix,
+        )
+        self._producer.produce(self.settings.topic(event.TOPIC), event.to_bytes(), key=event.key)
+        self._producer.flush()
+        return event
+
+    def wait(self, request: BenchmarkRequested) -> BenchmarkResult:
+        """The result for ``request``; raises :class:`BenchmarkTimeout` naming what to check."""
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            for record in self._consumer.poll(min(0.5, max(0.01, deadline - time.monotonic()))):
+                try:
+                    result = decode_event(record.value, (BenchmarkResult,))
+                except EventDecodeError as exc:
+                    logger.warning("ignoring undecodable record on %s: %s", record.topic, exc.reason)
+                    continue
+                if result.request_id == request.request_id:  # type: ignore[attr-defined]
+                    return result  # type: ignore[return-value]
+        raise BenchmarkTimeout(
+            f"no {self.settings.topic(BenchmarkResult.TOPIC)} result for request {request.request_id} "
+            f"(run {request.run_id}, step {request.step}) within {self.timeout_s:.0f} s: are the benchmark "
+            f"workers and the aggregator running, and is {self.settings.topic('dead-letter')} empty?"
+        )
+
+    def run(self, allocation: Mapping[str, Sequence[str]], seed: int = 0, run_id: str = "benchmark",
+            episode: int = 0, step: int = 0) -> BenchmarkOutcome:
+        """Benchmark ``allocation`` and return ⟨τ, N, R⟩ in ``node_ids`` × ``fragment_ids`` order."""
+        result = self.wait(self.request(allocation, seed, run_id, episode, step))
+        self.last_result = result
+        if result.missing:
+            logger.warning("benchmark %s: %d reads found no record (were the data moves shuffled?)",
+                           result.request_id, result.missing)
+        return BenchmarkOutcome.from_mapping(result.model_dump(), self.node_ids, self.fragment_ids)
+
+    def close(self) -> None:
+        try:
+            self._producer.close()
+        finally:
+            self._consumer.close()
+
+    def __enter__(self) -> "RealBenchmark":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment that gives a child process the same bus, topics and data nodes as ``settings``."""
+    env = dict(os.environ)
+    env.update({
+        "MDDE_BUS": settings.bus,
+        "MDDE_TOPIC_PREFIX": settings.topic_prefix,
+        "MDDE_DATA_NODES": settings.data_nodes,
+        "MDDE_PARTITIONS": str(settings.partitions),
+        "MDDE_BENCHMARK_TASK_PARTITIONS": str(settings.benchmark_task_partitions),
+        "MDDE_BENCHMARK_NODE_RATES": settings.benchmark_node_rates,
+        "MDDE_SESSION_TIMEOUT_S": str(settings.session_timeout_s),
+        "MDDE_DATA_DIR": str(settings.data_dir),
+    })
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+class LocalServices:
+    """Benchmark workers and one aggregator as child processes (``python -m consumers....``)."""
+
+    def __init__(self, settings: Settings, workers: int = 1, *, worker_group: str | None = None,
+                 aggregator_group: str | None = None, clients: int | None = None,
+                 log_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.env = settings_env(settings)
+        self.worker_group = worker_group
+        self.aggregator_group = aggregator_group
+        self.clients = clients
+        self.log_dir = log_dir
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.aggregator: subprocess.Popen[bytes] | None = None
+        self._initial = workers
+
+    def _spawn(self, module: str, args: list[str], name: str) -> subprocess.Popen[bytes]:
+        out = subprocess.DEVNULL
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        return subprocess.Popen([sys.executable, "-m", module, *args], env=self.env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+    def add_worker(self) -> subprocess.Popen[bytes]:
+        args = ["--group", self.worker_group] if self.worker_group else []
+        if self.clients:
+            args += ["--clients", str(self.clients)]
+        index = len(self.workers)
+        proc = self._spawn("consumers.benchmark_worker", [*args, "--worker-id", f"worker-{index}"], f"worker-{index}")
+        self.workers.append(proc)
+        return proc
+
+    def start(self) -> "LocalServices":
+        args = ["--group", self.aggregator_group] if self.aggregator_group else []
+        self.aggregator = self._spawn("consumers.benchmark_aggregator", args, "aggregator")
+        for _ in range(self._initial):
+            self.add_worker()
+        return self
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        procs = [p for p in [*self.workers, self.aggregator] if p is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> "LocalServices":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for_group(bus: Bus, group_id: str, members: int, timeout_s: float = 60.0) -> None:
+    """Block until Kafka reports ``members`` stable members of ``group_id`` (each with partitions)."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    bootstrap = bus.url.removeprefix("kafka://")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    last = "unknown"
+    while time.monotonic() < deadline:
+        try:
+            desc = admin.describe_consumer_groups([group_id])[group_id].result(timeout=10)
+            assigned = [m for m in desc.members if m.assignment and m.assignment.topic_partitions]
+            last = f"state {desc.state}, {len(desc.members)} members, {len(assigned)} with partitions"
+            if desc.state == ConsumerGroupState.STABLE and len(desc.members) == members == len(assigned):
+                return
+        except Exception as exc:  # noqa: BLE001 - the group may not exist yet
+            last = str(exc)
+        time.sleep(0.3)
+    raise TimeoutError(f"consumer group {group_id!r} did not reach {members} stable members in {timeout_s}s ({last})")

@@ -1,0 +1,294 @@
+"""``mdde-stream edge-cases``: run the starving and greedy cases and write the report folder.
+
+Output (``--out DIR``): ``edge_cases.json`` (everything, per run and step), ``tables.md`` (reads per
+node per step for the benchmark and the estimator, like the thesis's Tables 5.1-5.4, plus the
+summary), ``throughput-<case>.svg`` (benchmark vs estimate per step, mean with min-max band over
+runs, like Fig. 5.2/5.4) and ``heatmap-<case>.svg`` (reads per fragment per node at the start and
+the end, benchmark and estimate). The SVGs are written directly (no plotting dependency).
+
+``--benchmark real`` needs Kafka (``MDDE_BUS``) and four data nodes (``MDDE_DATA_NODES``); it loads
+its own dataset under ``--key-prefix`` (deleted afterwards), keeps the allocation in memory, moves
+data with ``Registry.shuffle()`` before each benchmark and, unless ``--workers 0``, starts that many
+benchmark workers plus an aggregator for the duration of the command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mdde_stream.config import Settings, get_settings
+from mdde_stream.edge_cases import (
+    CASE_WORKLOADS, FRAGMENT_COUNT, NODE_COUNT, RealBench, run_case, simulated_bench, summarize, workload_for,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def run_edge_cases(benchmark: str, runs: int, out: Path, *, settings: Settings | None = None,
+                   operations: int = 100_000, records: int = 10_000, clients: int = 50, seed: int = 0,
+                   cases: tuple[str, ...] = ("starving", "greedy"), workers: int = 2,
+                   key_prefix: str = "edge:", timeout_s: float = 300.0, service_cv: float = 0.0,
+                   tasks: int = 8) -> dict[str, Any]:
+    """Run the cases, write the report folder, return the JSON document."""
+    from mdde_stream.benchmark.capacity import parse_rates
+    from mdde_stream.registry import fragment_layout, open_registry
+
+    settings = settings or get_settings()
+    unknown = [c for c in cases if c not in CASE_WORKLOADS]
+    if unknown:
+        raise ValueError(f"unknown case(s) {unknown}: choose from {sorted(CASE_WORKLOADS)}")
+    if runs < 1:
+        raise ValueError(f"--runs must be at least 1, got {runs}")
+    record_fragment, ranges, layout = fragment_layout(records, NODE_COUNT, FRAGMENT_COUNT)
+    node_ids, fragment_ids = list(layout), list(ranges)
+    rates = parse_rates(settings.benchmark_node_rates, node_ids)
+    memory = settings.model_copy(update={"state": ""})
+    started = time.time()
+    summaries: dict[str, Any] = {}
+    if benchmark == "simulated":
+        if any(r <= 0 for r in rates.values()):
+            raise ValueError(f"the simulated benchmark needs positive node rates, got {rates}")
+        registry = open_registry(memory, NODE_COUNT, FRAGMENT_COUNT, records)
+        for case in cases:
+            bench = simulated_bench(case, operations, records, record_fragment, list(rates.values()),
+                                    clients, service_cv)
+            summaries[case] = summarize(case, run_case(case, registry, bench, runs, seed), node_ids, fragment_ids)
+        registry.close()
+    elif benchmark == "real":
+        summaries = _run_real(settings, memory, cases, runs, seed, operations, records, clients, workers,
+                              key_prefix, timeout_s, tasks, node_ids, fragment_ids, ranges, rates)
+    else:
+        raise ValueError(f"--benchmark must be real or simulated, got {benchmark!r}")
+    doc = {
+        "benchmark": benchmark,
+        "runs": runs,
+        "seed": seed,
+        "operations": operations,
+        "records": records,
+        "clients": clients,
+        "node_rates": rates,
+        "elapsed_s": time.time() - started,
+        "cases": summaries,
+    }
+    write_report(doc, out)
+    return doc
+
+
+def _run_real(settings: Settings, memory: Settings, cases: tuple[str, ...], runs: int, seed: int,
+              operations: int, records: int, clients: int, workers: int, key_prefix: str, timeout_s: float,
+              tasks: int, node_ids: list[str], fragment_ids: list[str], ranges: dict[str, tuple[int, int]],
+              rates: dict[str, float]) -> dict[str, Any]:
+    from mdde_stream.benchmark.capacity import clock_key
+    from mdde_stream.benchmark.client import LocalServices, RealBenchmark, wait_for_group
+    from mdde_stream.bus import open_bus
+    from mdde_stream.bus.topics import ensure_topics
+    from mdde_stream.datanodes import DataNodes, RecordSpec
+    from mdde_stream.registry import open_registry
+
+    urls = settings.data_node_urls
+    if len(urls) < NODE_COUNT or not settings.bus.startswith("kafka://"):
+        raise ValueError(f"--benchmark real needs MDDE_BUS=kafka://... and {NODE_COUNT} MDDE_DATA_NODES URLs "
+                         f"(got bus {settings.bus!r} and {len(urls)} data nodes)")
+    node_urls = dict(zip(node_ids, urls))
+    bus = open_bus(settings=settings)
+    ensure_topics(bus, settings)
+    nodes = DataNodes(node_urls, RecordSpec(record_count=records, key_prefix=key_prefix))
+    registry = open_registry(memory, NODE_COUNT, FRAGMENT_COUNT, records, data_nodes=nodes)
+    group = f"mdde-benchmark-workers-edge-{time.time_ns()}"
+    services = LocalServices(settings, workers, worker_group=group,
+                             aggregator_group=f"mdde-benchmark-aggregator-edge-{time.time_ns()}")
+    benches: dict[str, RealBenchmark] = {}
+    summaries: dict[str, Any] = {}
+    try:
+        if workers:
+            services.start()
+            wait_for_group(bus, group, workers)
+        for case in cases:
+            workload = CASE_WORKLOADS[case]
+            benches[workload] = RealBenchmark(
+                bus, settings, node_ids, fragment_ids, workload_for(case, operations, records, clients),
+                workload=workload, data_nodes=node_urls, node_rates=rates, fragment_records=ranges,
+                key_prefix=key_prefix, tasks=tasks, timeout_s=timeout_s,
+            )
+            bench = RealBench(benches.__getitem__)
+            bench.workload = workload
+            summaries[case] = summarize(case, run_case(case, registry, bench, runs, seed), node_ids, fragment_ids)
+    finally:
+        services.stop()
+        for b in benches.values():
+            b.close()
+        for node, client in nodes.clients.items():
+            nodes.delete_range(node, 0, records)
+            client.delete(clock_key(key_prefix))
+        registry.close()
+        bus.close()
+    return summaries
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+def write_report(doc: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "edge_cases.json", out / "tables.md"]
+    paths[0].write_text(json.dumps(doc, indent=1) + "\n")
+    paths[1].write_text(markdown(doc))
+    for case, summary in doc["cases"].items():
+        plot = out / f"throughput-{case}.svg"
+        plot.write_text(throughput_svg(summary, doc["benchmark"]))
+        heat = out / f"heatmap-{case}.svg"
+        heat.write_text(heatmap_svg(summary))
+        paths += [plot, heat]
+    return paths
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    lines = [f"# Edge cases ({doc['benchmark']} benchmark, {doc['runs']} runs, {doc['operations']:,} reads, "
+             f"{doc['records']:,} records)", "", "| case | steps | τ start | τ end | final shares (benchmark) | "
+             "final shares (estimate) | mean relative τ error | mean max share error |", "|---|---|---|---|---|---|---|---|"]
+    for case, s in doc["cases"].items():
+        lines.append(
+            f"| {case} | {s['step_count']} | {s['throughput_start']:.0f} | {s['throughput_end']:.0f} | "
+            f"{_pct(s['final_benchmark_share'])} | {_pct(s['final_estimate_share'])} | "
+            f"{s['mean_relative_error']:.1%} | {s['mean_max_share_error']:.1%} |"
+        )
+    for case, s in doc["cases"].items():
+        for source in ("benchmark", "estimate"):
+            lines += ["", f"## {case}: {source} reads per node (mean over runs)", "",
+                      "| step | actions | " + " | ".join(s["nodes"]) + " | τ (reads/s) |",
+                      "|---|---|" + "---|" * len(s["nodes"]) + "---|"]
+            for step in s["steps"]:
+                reads = step[f"{source}_node_reads"]
+                shares = step[f"{source}_node_share"]
+                cells = " | ".join(f"{r:,.0f} ({p:.0%})" for r, p in zip(reads, shares))
+                tp = step[f"{source}_throughput"]
+                lines.append(f"| {step['step']} | {_actions(step['actions'])} | {cells} | {tp['mean']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(shares: list[float]) -> str:
+    return " / ".join(f"{v:.0%}" for v in shares)
+
+
+def _actions(actions: list[dict[str, Any]]) -> str:
+    if not actions:
+        return "start"
+    return ", ".join(
+        f"{a['target']}+{a['fragment']}" if a["kind"] == "copy" else f"{a['target']}−{a['fragment']}" for a in actions
+    )
+
+
+def throughput_svg(summary: dict[str, Any], benchmark: str, width: int = 720, height: int = 400) -> str:
+    """Throughput per step: benchmark and estimate, mean line and min-max band over runs."""
+    steps = summary["steps"]
+    left, right, top, bottom = 70, 150, 40, 50
+    pw, ph = width - left - right, height - top - bottom
+    y_max = max(max(s[k]["max"] for s in steps) for k in ("benchmark_throughput", "estimate_throughput")) * 1.1 or 1.0
+    n = max(1, len(steps) - 1)
+
+    def x(i: float) -> float:
+        return left + pw * i / n
+
+    def y(v: float) -> float:
+        return top + ph * (1 - v / y_max)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{left}" y="24" font-size="15">{escape(summary["case"])} ({escape(summary["workload"])}): '
+             f'throughput per step, {escape(benchmark)} benchmark vs estimate</text>']
+    for t in range(6):
+        v = y_max * t / 5
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
+                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+    for i in range(len(steps)):
+        if len(steps) <= 20 or i % 2 == 0:
+            parts.append(f'<text x="{x(i):.1f}" y="{top + ph + 18}" text-anchor="middle">{i}</text>')
+    parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="black"/>'
+                 f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="black"/>'
+                 f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">step</text>'
+                 f'<text transform="translate(16 {top + ph / 2}) rotate(-90)" text-anchor="middle">reads/s</text>')
+    for key, color, label in (("benchmark_throughput", "#1f77b4", "benchmark"),
+                              ("estimate_throughput", "#d62728", "estimate")):
+        upper = " ".join(f"{x(i):.1f},{y(s[key]['max']):.1f}" for i, s in enumerate(steps))
+        lower = " ".join(f"{x(i):.1f},{y(s[key]['min']):.1f}" for i, s in reversed(list(enumerate(steps))))
+        parts.append(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="0.18" stroke="none"/>')
+        mean = " ".join(f"{x(i):.1f},{y(s[key]['mean']):.1f}" for i, s in enumerate(steps))
+        parts.append(f'<polyline points="{mean}" fill="none" stroke="{color}" stroke-width="2"/>')
+        parts += [f'<circle cx="{x(i):.1f}" cy="{y(s[key]["mean"]):.1f}" r="2.5" fill="{color}"/>'
+                  for i, s in enumerate(steps)]
+        ly = top + (10 if label == "benchmark" else 34)
+        parts.append(f'<rect x="{left + pw + 16}" y="{ly}" width="14" height="10" fill="{color}"/>'
+                     f'<text x="{left + pw + 36}" y="{ly + 9}">{label} (mean, min–max)</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def heatmap_svg(summary: dict[str, Any], cell: int = 22) -> str:
+    """Reads per fragment (columns) per node (rows): benchmark and estimate, start and end."""
+    nodes, fragments = summary["nodes"], summary["fragments"]
+    panels = [("benchmark_start", "benchmark, start"), ("benchmark_end", "benchmark, end"),
+              ("estimate_start", "estimate, start"), ("estimate_end", "estimate, end")]
+    peak = max(max(max(row) for row in summary["heatmaps"][key]) for key, _ in panels) or 1.0
+    left, top = 50, 50
+    pw, ph = cell * len(fragments), cell * len(nodes)
+    gap_x, gap_y = 40, 60
+    width = left + 2 * pw + gap_x + 20
+    height = top + 2 * (ph + gap_y) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="10"><rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{left}" y="22" font-size="14">{escape(summary["case"])}: reads per fragment per node '
+             f'(mean over runs; darkest = {peak:,.0f})</text>']
+    for p, (key, title) in enumerate(panels):
+        ox = left + (p % 2) * (pw + gap_x)
+        oy = top + (p // 2) * (ph + gap_y)
+        parts.append(f'<text x="{ox}" y="{oy - 8}" font-size="12">{title}</text>')
+        for w, row in enumerate(summary["heatmaps"][key]):
+            parts.append(f'<text x="{ox - 4}" y="{oy + w * cell + cell * 0.65:.1f}" text-anchor="end">'
+                         f'{escape(nodes[w])}</text>')
+            for f, value in enumerate(row):
+                level = value / peak
+                shade = int(255 - 215 * level)
+                parts.append(f'<rect x="{ox + f * cell}" y="{oy + w * cell}" width="{cell - 1}" height="{cell - 1}" '
+                             f'fill="rgb({shade},{shade},255)"><title>{escape(nodes[w])} {escape(fragments[f])}: '
+                             f'{value:,.0f}</title></rect>')
+        for f in range(0, len(fragments), max(1, len(fragments) // 10)):
+            parts.append(f'<text x="{ox + f * cell + cell / 2:.1f}" y="{oy + ph + 12}" text-anchor="middle">'
+                         f'{escape(fragments[f])}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def edge_cases_command(
+    benchmark: str = typer.Option("simulated", "--benchmark", help="real (Kafka + data nodes) or simulated"),
+    runs: int = typer.Option(3, "--runs", min=1, help="repetitions with seeds seed..seed+runs-1"),
+    out: Path = typer.Option(Path("edge-cases"), "--out", help="report folder"),
+    operations: int = typer.Option(100_000, "--operations", min=1, help="reads per benchmark (thesis: 100,000)"),
+    records: int = typer.Option(10_000, "--records", min=FRAGMENT_COUNT, help="records (thesis: 10,000)"),
+    clients: int = typer.Option(50, "--clients", min=1, help="concurrent clients (thesis: 50)"),
+    seed: int = typer.Option(0, "--seed", help="workload seed of the first run"),
+    case: list[str] = typer.Option(["starving", "greedy"], "--case", help="case(s) to run"),
+    workers: int = typer.Option(2, "--workers", min=0, help="real: benchmark workers to start (0: use running ones)"),
+    key_prefix: str = typer.Option("edge:", "--key-prefix", help="real: key prefix of the dataset on the nodes"),
+    timeout: float = typer.Option(300.0, "--timeout", help="real: seconds to wait for one benchmark result"),
+    service_cv: float = typer.Option(0.0, "--service-cv", min=0.0, help="simulated: service time variation"),
+) -> None:
+    """Reproduce the thesis's starving and greedy edge cases (§5.2) and write tables, plots and JSON."""
+    try:
+        doc = run_edge_cases(benchmark, runs, out, operations=operations, records=records, clients=clients,
+                             seed=seed, cases=tuple(case), workers=workers, key_prefix=key_prefix,
+                             timeout_s=timeout, service_cv=service_cv)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for name, s in doc["cases"].items():
+        typer.echo(f"{name}: {s['step_count']} steps, τ {s['throughput_start']:.0f} -> {s['throughput_end']:.0f} "
+                   f"reads/s, final shares {_pct(s['final_benchmark_share'])}, "
+                   f"mean relative estimate error {s['mean_relative_error']:.1%}")
+    typer.echo(f"report written to {out}")
