@@ -142,6 +142,37 @@ def dead_letters(
     console.print(table)
 
 
+_SERVICES: dict[str, tuple[typer.Typer, str, str]] = {
+    "registry": (service_app, "consumers.registry", "Apply agents' actions from mdde.actions to the allocation state."),
+    "estimator": (service_app, "consumers.estimator", "Answer estimate requests with the thesis's estimator."),
+    "benchmark-aggregator": (
+        service_app, "consumers.benchmark_aggregator", "Combine workers' access logs into benchmark results.",
+    ),
+    "indexer": (service_app, "consumers.indexer", "Bulk-index telemetry events into Elasticsearch."),
+    "benchmark": (worker_app, "consumers.benchmark_worker", "Execute benchmark tasks against the Redis data nodes."),
+}
+
+
+def _mount_service(name: str, group: typer.Typer, module_name: str, summary: str) -> None:
+    """Services parse their own options (``--help`` shows them), so typer passes the words through."""
+
+    @group.command(
+        name,
+        help=f"{summary} Options: see --help.",
+        add_help_option=False,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def _service(ctx: typer.Context) -> None:
+        import importlib
+
+        module = importlib.import_module(module_name)
+        raise typer.Exit(module.main(list(ctx.args)) or 0)
+
+
+for _name, (_group, _module, _summary) in _SERVICES.items():
+    _mount_service(_name, _group, _module, _summary)
+
+
 def _mount_optional() -> None:
     """Mount the commands that live in their own modules."""
     try:
@@ -153,6 +184,14 @@ def _mount_optional() -> None:
     from mdde_stream.estimate_cli import estimate_command
 
     app.command("estimate")(estimate_command)
+
+    from mdde_stream.run_cli import run
+
+    app.command("run")(run)
+
+    from mdde_stream.agents.cli import register as register_agents
+
+    register_agents(app)
 
     from mdde_stream.replay.cli import replay_command
 

@@ -228,17 +228,18 @@ class RedisReplay:
         raws, _ = pipe.execute()
         return [json.loads(r) for r in raws]
 
+    def keys(self) -> list[str]:
+        """Every key this memory may have written (computed, never SCANned: the database may be huge)."""
+        used = min(self.pushed, self.capacity)
+        names = ("cursor", "capacity", "policy", "stop", "returns", "actors", "writers")
+        return [f"{self.prefix}:{n}" for n in names] + [f"{self.slot_prefix}{i}" for i in range(used)]
+
     def clear(self) -> int:
-        """Delete every key under the prefix; returns how many were removed."""
+        """Delete every key of this memory; returns how many existed."""
+        keys = self.keys()
         removed = 0
-        batch: list[bytes] = []
-        for key in self.client.scan_iter(match=f"{self.prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                removed += int(self.client.unlink(*batch))
-                batch.clear()
-        if batch:
-            removed += int(self.client.unlink(*batch))
+        for start in range(0, len(keys), 1000):
+            removed += int(self.client.unlink(*keys[start : start + 1000]))
         return removed
 
 

@@ -287,7 +287,12 @@ class KafkaConsumer(Consumer):
             raise BusError("consumer is closed")
         self._retry_seeks()
         try:
-            msgs = self._c.consume(num_messages=max_records, timeout=timeout)
+            # consume(n, timeout) waits until n messages or the timeout: wait for the first one only,
+            # then take whatever else is already fetched without waiting.
+            first = self._c.poll(timeout)
+            msgs = [] if first is None else [first]
+            if first is not None and max_records > 1:
+                msgs.extend(self._c.consume(num_messages=max_records - 1, timeout=0))
         except KafkaException as exc:
             raise BusError(f"consume failed: {exc}") from exc
         out: list[Record] = []

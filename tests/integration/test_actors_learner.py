@@ -54,7 +54,5 @@ def test_two_actor_processes_feed_one_learner() -> None:
             actions = result.learner.act(batch["obs"][i], batch["mask"][i])
             assert batch["mask"][i][np.arange(2), actions].all()
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
+        RedisReplay(client, prefix, capacity=500).clear()
         client.close()
