@@ -8,16 +8,17 @@ Payloads are JSON (never pickle): anything read from the network is validated, n
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 def new_event_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as hex, like a uuid4 but a few times cheaper (the stage makes ~10 per step)."""
+    return os.urandom(16).hex()
 
 
 def utc_now() -> datetime:
@@ -63,6 +64,23 @@ class Event(BaseModel):
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+
+E = TypeVar("E", bound=Event)
+
+
+def trusted_event(cls: type[E], values: dict[str, Any]) -> E:
+    """An event from complete, already-valid field values (every field, by field name), unvalidated.
+
+    For hot paths that build events from values their own process produced (the stage and the
+    in-process registry make ~10 per step); anything read from outside goes through ``decode_event``.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
 
 class ActionKind(str, Enum):

@@ -4,7 +4,9 @@ Why SQLite: it gives durable, multi-process, transactional storage with no daemo
 run can be replayed after the process that wrote it has exited, and several local processes
 (a registry service, a stage, workers) can share one bus.
 
-Layout: ``log`` holds records per (topic, partition, offset); ``heads`` the next offset of each
+Layout: ``batches`` holds records the way Kafka's log does, as record batches: one row per
+partition per producer write, covering offsets ``base..last`` with the records framed in one blob
+(a row per record would cost SQLite several microseconds each); ``heads`` the next offset of each
 partition; ``commits`` a consumer group's committed offsets; ``members`` the live members of each
 group with a heartbeat. Group assignment is computed by every member from the same sorted member
 list (round-robin over partitions), and ``groups.generation`` changes whenever membership does, so
@@ -17,11 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import struct
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Iterable
+from zlib import crc32
 
 from mdde_stream.bus.base import (
     Bus,
@@ -33,8 +37,6 @@ from mdde_stream.bus.base import (
     TopicPartition,
     TopicSpec,
     UnknownTopicError,
-    as_bytes,
-    partition_for_key,
 )
 from mdde_stream.config import Settings, get_settings
 
@@ -46,10 +48,10 @@ CREATE TABLE IF NOT EXISTS heads (
     topic TEXT NOT NULL, partition INTEGER NOT NULL,
     low INTEGER NOT NULL DEFAULT 0, next INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (topic, partition)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS log (
-    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
-    ts INTEGER NOT NULL, key BLOB, value BLOB NOT NULL, headers TEXT,
-    PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batches (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, base INTEGER NOT NULL, last INTEGER NOT NULL,
+    ts_max INTEGER NOT NULL, payload BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS batches_by_last ON batches (topic, partition, last);
 CREATE TABLE IF NOT EXISTS commits (
     group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
     PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID;
@@ -58,6 +60,51 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (group_id, member_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (group_id TEXT PRIMARY KEY, generation INTEGER NOT NULL);
 """
+
+
+# Per record in a batch: timestamp ms, key length (-1: no key), value length, headers length (-1: none).
+_FRAME = struct.Struct("<qiii")
+
+
+def _encode(records: list[tuple[str, int, bytes | None, bytes, str | None, int]]) -> bytes:
+    parts: list[bytes] = []
+    pack = _FRAME.pack
+    for _topic, _partition, key, value, headers, ts in records:
+        hb = headers.encode() if headers is not None else b""
+        parts.append(pack(ts, -1 if key is None else len(key), len(value), -1 if headers is None else len(hb)))
+        if key:
+            parts.append(key)
+        parts.append(value)
+        if hb:
+            parts.append(hb)
+    return b"".join(parts)
+
+
+def _decode(
+    payload: bytes, topic: str, partition: int, base: int, start: int, limit: int | None
+) -> list[Record]:
+    """Records of one batch from offset ``start`` on, at most ``limit`` of them."""
+    out: list[Record] = []
+    unpack = _FRAME.unpack_from
+    size = _FRAME.size
+    pos, offset, end = 0, base, len(payload)
+    while pos < end:
+        ts, klen, vlen, hlen = unpack(payload, pos)
+        pos += size
+        kend = pos + max(klen, 0)
+        vend = kend + vlen
+        hend = vend + max(hlen, 0)
+        if offset >= start:
+            headers: tuple[tuple[str, bytes], ...] = ()
+            if hlen >= 0:
+                headers = tuple((k, v.encode("latin-1")) for k, v in json.loads(payload[vend:hend]).items())
+            out.append(Record(topic, partition, offset, payload[pos:kend] if klen >= 0 else None,
+                              payload[kend:vend], ts, headers))
+            if limit is not None and len(out) >= limit:
+                break
+        pos = hend
+        offset += 1
+    return out
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -157,14 +204,14 @@ class EmbeddedBus(Bus):
     def delete_topics(self, names: Iterable[str]) -> None:
         with self._admin.tx() as conn:
             for name in names:
-                for table, column in (("topics", "name"), ("heads", "topic"), ("log", "topic"), ("commits", "topic")):
+                for table, column in (("topics", "name"), ("heads", "topic"), ("batches", "topic"), ("commits", "topic")):
                     conn.execute(f"DELETE FROM {table} WHERE {column}=?", (name,))
 
     def delete_records_before(self, tp: TopicPartition, offset: int) -> None:
         """Drop a partition's records below ``offset`` (what retention does on a broker)."""
         with self._admin.tx() as conn:
             conn.execute(
-                "DELETE FROM log WHERE topic=? AND partition=? AND offset<?", (tp.topic, tp.partition, offset)
+                "DELETE FROM batches WHERE topic=? AND partition=? AND last<?", (tp.topic, tp.partition, offset)
             )
             conn.execute(
                 "UPDATE heads SET low=MAX(low, MIN(?, next)) WHERE topic=? AND partition=?",
@@ -191,6 +238,7 @@ class EmbeddedProducer(Producer):
         self._buffer: list[tuple[str, int, bytes | None, bytes, str | None, int]] = []
         self._oldest = 0.0
         self._round_robin = 0
+        self._counts: dict[str, int] = {}
         self._closed = False
 
     def produce(
@@ -203,19 +251,25 @@ class EmbeddedProducer(Producer):
     ) -> None:
         if self._closed:
             raise BusError("producer is closed")
-        count = self._h.partitions(topic)
-        kb = as_bytes(key)
+        count = self._counts.get(topic) or self._h.partitions(topic)
+        self._counts[topic] = count
+        if key.__class__ is str:
+            key = key.encode()  # type: ignore[union-attr]
         if partition is None:
-            self._round_robin += 1
-            partition = partition_for_key(kb, count, self._round_robin)
+            if key is None:
+                self._round_robin += 1
+                partition = self._round_robin % count
+            else:
+                partition = crc32(key) % count  # type: ignore[arg-type]
         elif not 0 <= partition < count:
             raise BusError(f"topic {topic!r} has no partition {partition}")
         hdrs = json.dumps({k: v.decode("latin-1") for k, v in headers.items()}) if headers else None
         now = time.time()
-        if not self._buffer:
+        buffer = self._buffer
+        if not buffer:
             self._oldest = now
-        self._buffer.append((topic, partition, kb, bytes(value), hdrs, int(now * 1000)))
-        if len(self._buffer) >= self._batch_size or now - self._oldest >= self._linger_s:
+        buffer.append((topic, partition, key, value, hdrs, int(now * 1000)))
+        if len(buffer) >= self._batch_size or now - self._oldest >= self._linger_s:
             self._write()
 
     def _write(self) -> None:
@@ -234,9 +288,9 @@ class EmbeddedProducer(Producer):
                     if row is None:
                         raise UnknownTopicError(f"topic {topic!r} was deleted while producing")
                     start = int(row[0])
-                    conn.executemany(
-                        "INSERT INTO log (topic, partition, offset, ts, key, value, headers) VALUES (?,?,?,?,?,?,?)",
-                        [(topic, partition, start + i, r[5], r[2], r[3], r[4]) for i, r in enumerate(recs)],
+                    conn.execute(
+                        "INSERT INTO batches (topic, partition, base, last, ts_max, payload) VALUES (?,?,?,?,?,?)",
+                        (topic, partition, start, start + len(recs) - 1, max(r[5] for r in recs), _encode(recs)),
                     )
                     conn.execute(
                         "UPDATE heads SET next=? WHERE topic=? AND partition=?", (start + len(recs), topic, partition)
@@ -385,18 +439,22 @@ class EmbeddedConsumer(Consumer):
         out: list[Record] = []
         with self._h.lock:
             for tp, position in list(self._positions.items()):
-                if len(out) >= max_records:
+                want = max_records - len(out)
+                if want <= 0:
                     break
                 rows = self._h.conn.execute(
-                    "SELECT offset, key, value, ts, headers FROM log WHERE topic=? AND partition=? AND offset>=? "
-                    "ORDER BY offset LIMIT ?",
-                    (tp.topic, tp.partition, position, max_records - len(out)),
+                    "SELECT base, payload FROM batches WHERE topic=? AND partition=? AND last>=? ORDER BY last LIMIT 16",
+                    (tp.topic, tp.partition, position),
                 ).fetchall()
-                for offset, key, value, ts, headers in rows:
-                    hdrs = tuple((k, v.encode("latin-1")) for k, v in json.loads(headers).items()) if headers else ()
-                    out.append(Record(tp.topic, tp.partition, offset, key, value, ts, hdrs))
-                if rows:
-                    self._positions[tp] = rows[-1][0] + 1
+                for base, payload in rows:
+                    got = _decode(payload, tp.topic, tp.partition, base, position, want)
+                    out.extend(got)
+                    want -= len(got)
+                    if got:
+                        position = got[-1].offset + 1
+                    if want <= 0:
+                        break
+                self._positions[tp] = position
         return out
 
     # -- offsets ------------------------------------------------------------------------------
@@ -437,14 +495,20 @@ class EmbeddedConsumer(Consumer):
         count = self._h.partitions(topic)
         with self._h.lock:
             for p in range(count):
-                row = self._h.conn.execute(
-                    "SELECT MIN(offset) FROM log WHERE topic=? AND partition=? AND ts>=?", (topic, p, timestamp_ms)
-                ).fetchone()
-                if row[0] is None:
-                    row = self._h.conn.execute(
+                found: int | None = None
+                for base, payload in self._h.conn.execute(
+                    "SELECT base, payload FROM batches WHERE topic=? AND partition=? AND ts_max>=? ORDER BY last",
+                    (topic, p, timestamp_ms),
+                ):
+                    found = next((r.offset for r in _decode(payload, topic, p, base, 0, None)
+                                  if r.timestamp_ms >= timestamp_ms), None)
+                    if found is not None:
+                        break
+                if found is None:
+                    found = int(self._h.conn.execute(
                         "SELECT next FROM heads WHERE topic=? AND partition=?", (topic, p)
-                    ).fetchone()
-                out[TopicPartition(topic, p)] = int(row[0])
+                    ).fetchone()[0])
+                out[TopicPartition(topic, p)] = found
         return out
 
     def _leave(self) -> None:

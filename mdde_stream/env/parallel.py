@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from pettingzoo import ParallelEnv
@@ -40,23 +40,13 @@ from mdde_stream.events import (
     EstimatorResult,
     Event,
     StepCompleted,
+    trusted_event,
     utc_now,
 )
 from mdde_stream.registry import fragment_layout, open_registry
 
 logger = logging.getLogger(__name__)
 
-E = TypeVar("E", bound=Event)
-
-
-def trusted_event(cls: type[E], values: dict[str, Any]) -> E:
-    """An event from complete, already-valid field values (every field, by field name), unvalidated."""
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
 
 
 class EventIds:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from mdde_stream.config import Settings
-from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted
+from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, new_event_id, trusted_event, utc_now
 from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Verdict, validate
 from mdde_stream.registry.fragmenter import fragment_layout
@@ -52,21 +52,27 @@ class Registry:
         start of the step, i.e. an earlier agent of the same step got there first. After a crash
         and redelivery the verdict is the recorded one; ``conflict`` is recomputed and best effort.
         """
+        now = utc_now()
         return [
-            ActionResult(
-                run_id=a.run_id,
-                episode=a.episode,
-                step=a.step,
-                action_event_id=a.event_id,
-                agent=a.agent,
-                agent_index=a.agent_index,
-                action_index=a.action_index,
-                kind=a.kind,
-                accepted=v.accepted,
-                code=int(v.code) if v.code is not None else None,
-                message=v.message,
-                conflict=conflict,
-            )
+            # Every value comes from a validated action or from this registry: no re-validation.
+            trusted_event(ActionResult, {
+                "schema_name": ActionResult.SCHEMA,
+                "version": ActionResult.VERSION,
+                "event_id": new_event_id(),
+                "run_id": a.run_id,
+                "episode": a.episode,
+                "step": a.step,
+                "ts": now,
+                "action_event_id": a.event_id,
+                "agent": a.agent,
+                "agent_index": a.agent_index,
+                "action_index": a.action_index,
+                "kind": a.kind,
+                "accepted": v.accepted,
+                "code": int(v.code) if v.code is not None else None,
+                "message": v.message,
+                "conflict": conflict,
+            })
             for a, v, conflict in self.apply_step(actions)
         ]
 

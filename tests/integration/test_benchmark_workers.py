@@ -37,6 +37,8 @@ RATE = 1_000.0
 
 @dataclass
 class Stack:
+    """The shared dataset plus this test's own topics (a fresh prefix per test: no history to replay)."""
+
     settings: Settings
     bus: Bus
     prefix: str
@@ -62,32 +64,46 @@ class Stack:
         return np.bincount(self.record_fragment[keys], minlength=20)
 
 
+@dataclass
+class Dataset:
+    urls: list[str]
+    prefix: str
+    tmp: Path
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    bus_url = require_kafka()
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
+    require_kafka()
     urls = data_node_urls()[:4]
     for url in urls:
         require_redis(url)
-    tag = uuid.uuid4().hex[:10]
-    tmp = tmp_path_factory.mktemp("bench")
-    settings = Settings(bus=bus_url, topic_prefix=f"test-bench-{tag}", data_nodes=",".join(urls),
-                        session_timeout_s=6, benchmark_task_partitions=8, benchmark_node_rates=str(RATE),
-                        data_dir=tmp)
-    bus = open_bus(settings=settings)
-    ensure_topics(bus, settings)
-    record_fragment, ranges, layout = fragment_layout(RECORDS, 4, 20)
-    prefix = f"test-bench-{tag}:"
-    node_urls = dict(zip(layout, urls))
-    nodes = DataNodes(node_urls, RecordSpec(record_count=RECORDS, key_prefix=prefix))
+    prefix = f"test-bench-{uuid.uuid4().hex[:10]}:"
+    _, ranges, layout = fragment_layout(RECORDS, 4, 20)
+    nodes = DataNodes(dict(zip(layout, urls)), RecordSpec(record_count=RECORDS, key_prefix=prefix))
     # Every node holds every record, so any allocation map can be benchmarked without a shuffle.
     nodes.load(ranges, {node: list(ranges) for node in layout})
     try:
-        yield Stack(settings, bus, prefix, ranges, layout, node_urls, record_fragment, tmp)
+        yield Dataset(urls, prefix, tmp_path_factory.mktemp("bench"))
     finally:
         for node, client in nodes.clients.items():
             nodes.delete_range(node, 0, RECORDS)
             client.delete(clock_key(prefix))
         nodes.close()
+
+
+@pytest.fixture
+def stack(dataset: Dataset) -> Iterator[Stack]:
+    tag = uuid.uuid4().hex[:10]
+    settings = Settings(bus=require_kafka(), topic_prefix=f"test-bench-{tag}", data_nodes=",".join(dataset.urls),
+                        session_timeout_s=6, benchmark_task_partitions=8, benchmark_node_rates=str(RATE),
+                        data_dir=dataset.tmp)
+    bus = open_bus(settings=settings)
+    ensure_topics(bus, settings)
+    record_fragment, ranges, layout = fragment_layout(RECORDS, 4, 20)
+    try:
+        yield Stack(settings, bus, dataset.prefix, ranges, layout, dict(zip(layout, dataset.urls)), record_fragment,
+                    dataset.tmp / tag)
+    finally:
         bus.delete_topics([t for t in bus.list_topics() if t.startswith(settings.topic_prefix + ".")])
         bus.close()
 
