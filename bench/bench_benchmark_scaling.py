@@ -105,7 +105,7 @@ def main() -> None:
         for count in counts:
             while len(services.workers) < count:
                 services.add_worker()
-            wait_for_group(bus, services.worker_group or "", count)
+            wait_for_group(bus, services.worker_group, count)
             for label, bench in benches.items():
                 bench.run(layout, seed=1, run_id="warmup")  # connections, scripts, imports
                 outcome = bench.run(layout, seed=1, run_id=f"scale-{count}")

@@ -101,15 +101,14 @@ def _run_real(settings: Settings, memory: Settings, cases: tuple[str, ...], runs
     ensure_topics(bus, settings)
     nodes = DataNodes(node_urls, RecordSpec(record_count=records, key_prefix=key_prefix))
     registry = open_registry(memory, NODE_COUNT, FRAGMENT_COUNT, records, data_nodes=nodes)
-    group = f"mdde-benchmark-workers-edge-{time.time_ns()}"
-    services = LocalServices(settings, workers, worker_group=group,
-                             aggregator_group=f"mdde-benchmark-aggregator-edge-{time.time_ns()}")
+    services = LocalServices(settings, workers)  # joins the standard groups of these topics
     benches: dict[str, RealBenchmark] = {}
     summaries: dict[str, Any] = {}
     try:
         if workers:
             services.start()
-            wait_for_group(bus, group, workers)
+            wait_for_group(bus, services.worker_group, workers)
+            wait_for_group(bus, services.aggregator_group, 1)
         for case in cases:
             workload = CASE_WORKLOADS[case]
             benches[workload] = RealBenchmark(
@@ -287,6 +286,9 @@ def edge_cases_command(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except (RuntimeError, TimeoutError) as exc:  # unreachable data node or bus, missing services
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
     for name, s in doc["cases"].items():
         typer.echo(f"{name}: {s['step_count']} steps, τ {s['throughput_start']:.0f} -> {s['throughput_end']:.0f} "
                    f"reads/s, final shares {_pct(s['final_benchmark_share'])}, "

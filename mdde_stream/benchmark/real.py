@@ -34,7 +34,9 @@ import numpy as np
 import redis
 from redis.commands.core import Script
 
-from mdde_stream.benchmark.capacity import PACED_READ_LUA, clock_key, parse_rates, service_time_us
+from mdde_stream.benchmark.capacity import (
+    PACED_READ_LUA, CapacityError, clock_key, parse_rates, service_time_us,
+)
 from mdde_stream.benchmark.locator import NoReplicaError, ReplicaLocator
 from mdde_stream.config import Settings
 from mdde_stream.datanodes.generator import record_key
@@ -103,7 +105,10 @@ def plan_tasks(request: BenchmarkRequested, settings: Settings) -> list[Benchmar
     if unmapped:
         raise PlanError(f"benchmark request {request.request_id}: data_nodes has no URL for {unmapped}")
 
-    rates = dict(request.node_rates) or parse_rates(settings.benchmark_node_rates, nodes)
+    try:
+        rates = {**parse_rates(settings.benchmark_node_rates, nodes), **request.node_rates}
+    except CapacityError as exc:
+        raise PlanError(f"MDDE_BENCHMARK_NODE_RATES: {exc}") from None
     bad_rates = {n: r for n, r in rates.items() if not r >= 0}
     if bad_rates:
         raise PlanError(f"benchmark request {request.request_id}: node_rates must be >= 0, got {bad_rates}")

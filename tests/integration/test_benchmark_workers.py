@@ -147,6 +147,7 @@ def test_one_node_is_clearly_slower_than_four(stack: Stack) -> None:
     one = {"n0": list(stack.ranges), "n1": [], "n2": [], "n3": []}
     with stack.services(2, "capacity") as services, stack.benchmark(ops, seed=2) as bench:
         wait_for_group(stack.bus, services.worker_group, 2)
+        bench.run(stack.layout, seed=1, run_id="warm-up")  # connections and scripts on both workers
         single = bench.run(one, seed=2, run_id="one-node")
         spread = bench.run(stack.layout, seed=2, run_id="spread")
     assert single.node_reads.tolist() == [ops, 0, 0, 0]
@@ -203,18 +204,17 @@ def test_aggregator_drops_duplicate_logs_and_dead_letters_bad_requests(stack: St
         producer.flush()
         result = bench.wait(BenchmarkRequested(run_id="dup", request_id="dup-1"))
         producer.close()
+        reason = _wait_for_letter(stack.bus, settings.topic(DeadLetter.TOPIC), bad.to_bytes())
     assert result.operations == 10 and result.node_reads == {"n0": 7, "n2": 3}
-    reason = _wait_for_letter(stack.bus, settings.topic(DeadLetter.TOPIC), bad.to_bytes())
     assert "bogus" in reason and "neither a preset" in reason
 
 
 def _wait_for_letter(bus: Bus, topic: str, payload: bytes, timeout_s: float = 20.0) -> str:
     """The reason of the dead letter that carries ``payload``."""
-    consumer = bus.consumer(f"inspect-{uuid.uuid4().hex[:8]}")
+    # A new group with offset reset "earliest": reads each partition from its start.
+    consumer = bus.consumer(f"inspect-{uuid.uuid4().hex[:8]}", offset_reset="earliest")
     partitions = bus.list_topics()[topic]
     consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    for p in range(partitions):
-        consumer.seek(TopicPartition(topic, p), 0)
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:

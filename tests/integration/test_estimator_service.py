@@ -63,11 +63,10 @@ def test_estimator_service_answers_requests_and_dead_letters_bad_ones(tmp_path: 
 
 
 def _collect(bus, topic: str, count: int, timeout_s: float = 30.0) -> list[bytes]:  # noqa: ANN001
-    consumer = bus.consumer(f"inspect-{uuid.uuid4().hex[:8]}")
+    # A new group with offset reset "earliest": reads each partition from its start.
+    consumer = bus.consumer(f"inspect-{uuid.uuid4().hex[:8]}", offset_reset="earliest")
     partitions = bus.list_topics()[topic]
     consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    for p in range(partitions):
-        consumer.seek(TopicPartition(topic, p), 0)
     out: list[bytes] = []
     deadline = time.monotonic() + timeout_s
     while len(out) < count and time.monotonic() < deadline:

@@ -56,6 +56,8 @@ def test_plan_keeps_the_request_overrides_and_never_makes_empty_tasks() -> None:
     assert [t.operation_count for t in tasks] == [1, 1, 1]
     assert tasks[0].data_nodes["n0"] == URLS[3]
     assert tasks[0].node_rates["n0"] == 0.0 and tasks[0].key_prefix == "x:"
+    partial = plan_tasks(_request(node_rates={"n1": 5.0}), _settings(benchmark_node_rates="700"))
+    assert partial[0].node_rates == {"n0": 700.0, "n1": 5.0, "n2": 700.0, "n3": 700.0}
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,8 @@ def test_plan_keeps_the_request_overrides_and_never_makes_empty_tasks() -> None:
         ({"allocation": {"n0": ["a", "b"]}}, _settings(), "send the record ranges"),
         ({"fragment_records": {"f0": (0, 5_000)}}, _settings(), "outside 0..1000"),
         ({"data_nodes": {"n0": URLS[0]}}, _settings(), "no URL for ['n1', 'n2', 'n3']"),
+        ({}, _settings(benchmark_node_rates="n7=5"), "MDDE_BENCHMARK_NODE_RATES: .* unknown node"),
+        ({"node_rates": {"n0": -1.0}}, _settings(), "must be >= 0"),
     ],
 )
 def test_plan_rejects_requests_it_cannot_run(change: dict, settings: Settings, message: str) -> None:
