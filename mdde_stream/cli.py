@@ -193,6 +193,10 @@ def _mount_optional() -> None:
 
     register_agents(app)
 
+    from mdde_stream.edge_cases_cli import edge_cases_command
+
+    app.command("edge-cases")(edge_cases_command)
+
     from mdde_stream.replay.cli import replay_command
 
     app.command("replay")(replay_command)

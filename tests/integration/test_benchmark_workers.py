@@ -153,7 +153,7 @@ def test_one_node_is_clearly_slower_than_four(stack: Stack) -> None:
     assert single.node_reads.tolist() == [ops, 0, 0, 0]
     assert single.throughput <= RATE * 1.05
     assert single.throughput >= RATE * 0.6
-    assert spread.throughput > 2.5 * single.throughput
+    assert spread.throughput > 2 * single.throughput, (spread.throughput, single.throughput)
 
 
 def test_a_worker_killed_mid_task_is_replaced_and_totals_stay_exact(stack: Stack) -> None:
