@@ -125,7 +125,8 @@ class RegistryService:
     def _commit(self, done: list[Record]) -> None:
         """Commit what is fully processed, but never past the first action of an incomplete step."""
         if not self.pending:
-            self.consumer.commit()  # also covers dead-lettered records of this poll
+            # Asynchronous: verdicts are deduplicated by action id, so a lost commit only redelivers.
+            self.consumer.commit(asynchronous=True)  # also covers dead-lettered records of this poll
             return
         floor: dict[TopicPartition, int] = {}
         for step in self.pending.values():
@@ -133,7 +134,7 @@ class RegistryService:
                 floor[tp] = min(floor.get(tp, off), off)
         safe = [r for r in done if r.offset < floor.get(r.tp, r.offset + 1)]
         if safe:
-            self.consumer.consumer.commit(safe)
+            self.consumer.consumer.commit(safe, asynchronous=True)
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()

@@ -125,12 +125,12 @@ class EventConsumer(Generic[E]):
             "dead-lettered %s[%d]@%d (%s): %s", record.topic, record.partition, record.offset, error_type, reason
         )
 
-    def commit(self, deliveries: Iterable[Delivery[E]] | None = None) -> None:
+    def commit(self, deliveries: Iterable[Delivery[E]] | None = None, asynchronous: bool = False) -> None:
         """Commit everything polled so far (or up to the given deliveries)."""
         if deliveries is None:
-            self.consumer.commit()
+            self.consumer.commit(asynchronous=asynchronous)
         else:
-            self.consumer.commit([d.record for d in deliveries])
+            self.consumer.commit([d.record for d in deliveries], asynchronous=asynchronous)
 
     def close(self) -> None:
         try:

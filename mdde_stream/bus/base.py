@@ -113,8 +113,13 @@ class Consumer(abc.ABC):
         """Next records of the assigned partitions (possibly none after ``timeout`` seconds)."""
 
     @abc.abstractmethod
-    def commit(self, records: Iterable[Record] | None = None) -> None:
-        """Commit past the given records (or everything polled so far), synchronously."""
+    def commit(self, records: Iterable[Record] | None = None, asynchronous: bool = False) -> None:
+        """Commit past the given records (or everything polled so far).
+
+        Synchronous by default. ``asynchronous=True`` returns at once (a broker round trip saved per
+        batch) for callers whose processing is idempotent, so a commit lost in a crash only means a
+        redelivery that changes nothing.
+        """
 
     @abc.abstractmethod
     def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]: ...

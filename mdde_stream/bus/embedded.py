@@ -458,7 +458,8 @@ class EmbeddedConsumer(Consumer):
         return out
 
     # -- offsets ------------------------------------------------------------------------------
-    def commit(self, records: Iterable[Record] | None = None) -> None:
+    def commit(self, records: Iterable[Record] | None = None, asynchronous: bool = False) -> None:
+        # A local transaction is cheap: always synchronous.
         if records is None:
             offsets = dict(self._positions)
         else:

@@ -326,7 +326,7 @@ class KafkaConsumer(Consumer):
                 continue
             del self._pending_seeks[tp]
 
-    def commit(self, records: Iterable[Record] | None = None) -> None:
+    def commit(self, records: Iterable[Record] | None = None, asynchronous: bool = False) -> None:
         if records is None:
             offsets = dict(self._positions)
         else:
@@ -337,7 +337,8 @@ class KafkaConsumer(Consumer):
             return
         try:
             self._c.commit(
-                offsets=[_RawTP(tp.topic, tp.partition, off) for tp, off in offsets.items()], asynchronous=False
+                offsets=[_RawTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
+                asynchronous=asynchronous,
             )
         except KafkaException as exc:
             if exc.args[0].code() == KafkaError._NO_OFFSET:
