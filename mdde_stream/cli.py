@@ -197,6 +197,11 @@ def _mount_optional() -> None:
 
     app.command("edge-cases")(edge_cases_command)
 
+    from mdde_stream.telemetry.cli import dashboards_app, report_command
+
+    app.command("report")(report_command)
+    app.add_typer(dashboards_app, name="dashboards", help="Kibana saved objects: export, validate, import.")
+
     from mdde_stream.replay.cli import replay_command
 
     app.command("replay")(replay_command)

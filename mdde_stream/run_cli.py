@@ -32,6 +32,7 @@ def run(
     benchmark_timeout: float = typer.Option(120.0, "--benchmark-timeout", min=0.01,
                                             help="Seconds to wait for a real benchmark result."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the run's HTML report at the end."),
 ) -> None:
     """Run episodes of the default scenario with a built-in policy and print a summary."""
     from pydantic import ValidationError
@@ -83,6 +84,11 @@ def run(
     )
     console.print(f"{summary.steps} steps in {summary.elapsed_s:.2f} s ({summary.steps_per_s:,.0f} steps/s)")
     console.print(f"events written to the bus; run id: {summary.run_id}")
+    if report:
+        from mdde_stream.telemetry.report import write_report
+
+        path = write_report(summary.run_id)
+        console.print(f"report: {path}")
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -63,6 +63,22 @@ def require_redis(url: str | None = None) -> str:
     return url
 
 
+def require_elasticsearch(url: str | None = None) -> str:
+    """The Elasticsearch URL, after a real request to it; fails (never skips) when it does not answer."""
+    import json
+    import urllib.request
+
+    url = url or elasticsearch_url()
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/_cluster/health", timeout=5) as response:
+            status = json.load(response).get("status")
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"Elasticsearch at {url} is not reachable ({exc}); {_HOW}", pytrace=False)
+    if status not in ("green", "yellow"):
+        pytest.fail(f"Elasticsearch at {url} is {status}; {_HOW}", pytrace=False)
+    return url
+
+
 @pytest.fixture
 def unique() -> str:
     """A fresh name fragment for topics, groups and key prefixes, so tests never share state."""

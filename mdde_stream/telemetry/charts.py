@@ -64,7 +64,12 @@ def line_chart(
         label = f"{t * 100:.0f}%" if percent else fmt(t)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{LEFT + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{label}</text>')
-    for t in _ticks(x0, x1, 6):
+    integer_x = all(float(x).is_integer() for x in xs)
+    x_ticks = _ticks(x0, x1, 6)
+    if integer_x:
+        stride = max(1, int((x1 - x0) // 5) or 1)
+        x_ticks = [float(v) for v in range(int(x0), int(x1) + 1, stride)]
+    for t in x_ticks:
         parts.append(f'<text class="tick" x="{sx(t):.1f}" y="{TOP + ph + 16}" text-anchor="middle">{fmt(round(t, 2))}</text>')
     parts.append(f'<text class="axis" x="{LEFT + pw / 2}" y="{HEIGHT - 6}" text-anchor="middle">{escape(x_label)}</text>')
     parts.append(f'<text class="axis" transform="translate(14 {TOP + ph / 2}) rotate(-90)" '

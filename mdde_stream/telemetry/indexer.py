@@ -196,6 +196,8 @@ class Indexer:
                                      f"{_reason(info.get('error'))}"),
                         )
             except (EsConnectionError, TransportError) as exc:
+                if not transient(exc):
+                    raise
                 logger.warning("bulk request failed (%d documents pending): %s", len(pending), exc)
             if pending:
                 attempt += 1
@@ -225,6 +227,8 @@ class Indexer:
             try:
                 return fn()
             except (EsConnectionError, TransportError) as exc:
+                if not transient(exc):
+                    raise
                 attempt += 1
                 self.stats.retries += 1
                 logger.warning("%s: elasticsearch unavailable (%s)", what, exc)
@@ -238,16 +242,12 @@ class Indexer:
 
     def _lookup_baseline(self, run_id: str, episode: int, step: int) -> float | None:
         """The first measured throughput of an episode this process did not see start."""
-        body = {
-            "size": 1,
-            "sort": [{"step": "asc"}],
-            "_source": ["throughput"],
-            "query": {"bool": {"filter": [
-                {"term": {"run_id": run_id}}, {"term": {"episode": episode}},
-                {"range": {"step": {"lt": step}}}, {"exists": {"field": "throughput"}},
-            ]}},
-        }
-        res = self.es.search(index=f"{self.prefix}-steps-*", body=body, ignore_unavailable=True, allow_no_indices=True)
+        query = {"bool": {"filter": [
+            {"term": {"run_id": run_id}}, {"term": {"episode": episode}},
+            {"range": {"step": {"lt": step}}}, {"exists": {"field": "throughput"}},
+        ]}}
+        res = self.es.search(index=f"{self.prefix}-steps-*", query=query, size=1, sort=[{"step": {"order": "asc", "unmapped_type": "integer"}}],
+                             _source=["throughput"], ignore_unavailable=True, allow_no_indices=True)
         hits = res["hits"]["hits"]
         return float(hits[0]["_source"]["throughput"]) if hits else None
 
@@ -259,6 +259,14 @@ class Indexer:
             apply_retention(self.es, self.prefix, self.retention_days)
         except (EsConnectionError, TransportError) as exc:
             logger.warning("retention skipped, elasticsearch unavailable: %s", exc)
+
+
+def transient(exc: Exception) -> bool:
+    """Connection failures, timeouts, 429 and 5xx pass; a 4xx is a bug that retrying will not fix."""
+    if isinstance(exc, EsConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    return not isinstance(status, int) or status in RETRYABLE_STATUS
 
 
 def _reason(error: Any) -> str:

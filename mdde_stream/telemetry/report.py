@@ -71,8 +71,8 @@ def evaluate(panel: Panel, docs: Iterable[dict[str, Any]]) -> Series:
                 for x, v in xs.items():
                     totals[x] += v
             for xs in groups.values():
-                for x in xs:
-                    xs[x] = xs[x] / totals[x] if totals[x] else 0.0
+                for x in totals:  # a missing outcome at a step is a 0 % share, as Kibana stacks it
+                    xs[x] = xs.get(x, 0.0) / totals[x] if totals[x] else 0.0
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from mdde_stream.events import (
     ActionKind,
@@ -21,6 +22,10 @@ from mdde_stream.events import (
     Telemetry,
     new_event_id,
 )
+
+if TYPE_CHECKING:
+    from mdde_stream.bus.base import Bus
+    from mdde_stream.config import Settings
 
 
 def sample_run(
@@ -95,3 +100,14 @@ def sample_run(
             events.append(Telemetry(**common, source="learner", metrics={"loss": rng.random(), "epsilon": 0.1},
                                     tags={"agent": names[step % agents]}))
     return events
+
+
+def publish(events: list[Event], bus: "Bus", settings: "Settings") -> None:
+    """Send events to their topics (creating the project's topics first) and wait until stored."""
+    from mdde_stream.bus.app import EventProducer
+    from mdde_stream.bus.topics import ensure_topics
+
+    ensure_topics(bus, settings)
+    with EventProducer(bus, settings) as producer:
+        producer.send_all(events)
+        producer.flush()

@@ -1,0 +1,90 @@
+"""Typer commands of the telemetry package, mounted by ``mdde_stream.cli``.
+
+``report_command`` -> ``mdde-stream report RUN``; ``dashboards_app`` -> ``mdde-stream dashboards
+{import,validate,export}``; ``index_command`` -> a foreground indexer (``mdde-stream index``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from mdde_stream.config import get_settings
+
+logger = logging.getLogger(__name__)
+
+dashboards_app = typer.Typer(help="Kibana saved objects (dashboards/mdde.ndjson).", no_args_is_help=True)
+
+
+def report_command(
+    run_id: str = typer.Argument(..., help="The run whose events to read from the bus (MDDE_BUS)."),
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: <data_dir>/reports/RUN.html)."),
+) -> None:
+    """Write a self-contained HTML report of one run (plots and heatmaps, no server needed)."""
+    from mdde_stream.telemetry.report import write_report
+
+    path = write_report(run_id, get_settings(), out)
+    typer.echo(str(path))
+
+
+@dashboards_app.command("import")
+def dashboards_import(
+    kibana: str = typer.Option(None, "--kibana", help="Kibana URL (default: MDDE_KIBANA)."),
+    path: Path = typer.Option(None, "--file", help="ndjson to import (default: dashboards/mdde.ndjson)."),
+) -> None:
+    """Import the saved objects into Kibana, overwriting the previous version (same ids, no copies)."""
+    from mdde_stream.telemetry.dashboards import DEFAULT_PATH, DashboardError, import_dashboards
+
+    try:
+        result = import_dashboards(kibana or get_settings().kibana, path or DEFAULT_PATH)
+    except DashboardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"imported {result.get('successCount', 0)} saved objects")
+
+
+@dashboards_app.command("validate")
+def dashboards_validate(
+    path: Path = typer.Option(None, "--file", help="ndjson to check (default: dashboards/mdde.ndjson)."),
+) -> None:
+    """Check references, data views and that every panel field is aggregatable in the index templates."""
+    from mdde_stream.telemetry.dashboards import DEFAULT_PATH, load_ndjson, render_ndjson, validate
+
+    path = path or DEFAULT_PATH
+    problems = validate(load_ndjson(path))
+    if path == DEFAULT_PATH and path.read_text() != render_ndjson():
+        problems.append(f"{path} is stale: run `mdde-stream dashboards export`")
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{path}: ok")
+
+
+@dashboards_app.command("export")
+def dashboards_export(
+    path: Path = typer.Option(None, "--file", help="Where to write (default: dashboards/mdde.ndjson)."),
+) -> None:
+    """Regenerate the saved objects from the panel declarations."""
+    from mdde_stream.telemetry.dashboards import DEFAULT_PATH, write_ndjson
+
+    typer.echo(str(write_ndjson(path or DEFAULT_PATH)))
+
+
+def index_command(
+    elasticsearch: str = typer.Option(None, "--elasticsearch", help="Elasticsearch URL (default: MDDE_ELASTICSEARCH)."),
+    index_prefix: str = typer.Option(None, "--index-prefix", help="Index prefix (default: from the topic prefix)."),
+    group: str = typer.Option(None, "--group", help="Consumer group (default: <prefix>-indexer)."),
+    retention_days: int = typer.Option(None, "--retention-days", help="Delete dated indices older than N days."),
+) -> None:
+    """Run the indexer in the foreground until interrupted."""
+    from consumers.indexer import main
+
+    argv = []
+    for flag, value in (("--elasticsearch", elasticsearch), ("--index-prefix", index_prefix),
+                        ("--group", group), ("--retention-days", retention_days)):
+        if value is not None:
+            argv += [flag, str(value)]
+    raise typer.Exit(main(argv))
