@@ -130,7 +130,8 @@ class KafkaBus(Bus):
                     time.sleep(0.1)
 
     def producer(self, **config: Any) -> "KafkaProducer":
-        return KafkaProducer(self.bootstrap, {**self._overrides.get("producer", {}), **config})
+        base = {"enable.idempotence": self.settings.kafka_idempotence}
+        return KafkaProducer(self.bootstrap, {**base, **self._overrides.get("producer", {}), **config})
 
     def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest", **config: Any) -> "KafkaConsumer":
         return KafkaConsumer(
@@ -157,7 +158,6 @@ class KafkaProducer(Producer):
             "linger.ms": 5,
             "batch.num.messages": 10000,
             "queue.buffering.max.messages": 500000,
-            "compression.type": "lz4",
             "partitioner": "consistent_random",
             # Reports only for failed records: one Python callback per error, not per message.
             "delivery.report.only.error": True,
