@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import zlib
 
 from mdde_stream.benchmark.real import Aggregator, PlanError, plan_tasks
-from mdde_stream.bus import open_bus
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, BusError, Record, TopicPartition
-from mdde_stream.bus.topics import ensure_topics
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkRequested, BenchmarkTask, Event
+from consumers.runtime import serve
 
 logger = logging.getLogger(__name__)
 
@@ -176,19 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
-    bus = open_bus(settings=settings)
-    ensure_topics(bus, settings)
-    service = AggregatorService(bus, settings, args.group)
-    signal.signal(signal.SIGTERM, service.stop)
-    signal.signal(signal.SIGINT, service.stop)
-    try:
-        service.run()
-    finally:
-        bus.close()
-    return 0
+    return serve(lambda bus, settings: AggregatorService(bus, settings, args.group))
 
 
 if __name__ == "__main__":

@@ -20,19 +20,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
 import time
 
 from mdde_stream.benchmark.real import TaskError, TaskExecutor
-from mdde_stream.bus import open_bus
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, BusError
-from mdde_stream.bus.topics import ensure_topics
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkTask
+from consumers.runtime import serve
 
 logger = logging.getLogger(__name__)
 
@@ -151,19 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
-    bus = open_bus(settings=settings)
-    ensure_topics(bus, settings)
-    worker = BenchmarkWorker(bus, settings, args.group, args.worker_id, args.clients, args.retries)
-    signal.signal(signal.SIGTERM, worker.stop)
-    signal.signal(signal.SIGINT, worker.stop)
-    try:
-        worker.run()
-    finally:
-        bus.close()
-    return 0
+    return serve(
+        lambda bus, settings: BenchmarkWorker(bus, settings, args.group, args.worker_id, args.clients, args.retries)
+    )
 
 
 if __name__ == "__main__":

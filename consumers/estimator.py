@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 
 from pydantic import ValidationError
 
 from mdde_stream.benchmark.locator import NoReplicaError
-from mdde_stream.bus import open_bus
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus
-from mdde_stream.bus.topics import ensure_topics
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.config import Settings
 from mdde_stream.estimator import estimate_mapping
 from mdde_stream.events import EstimateRequested, EstimatorResult
+from consumers.runtime import serve
 
 logger = logging.getLogger(__name__)
 
@@ -120,19 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
-    bus = open_bus(settings=settings)
-    ensure_topics(bus, settings)
-    service = EstimatorService(bus, settings, args.group)
-    signal.signal(signal.SIGTERM, service.stop)
-    signal.signal(signal.SIGINT, service.stop)
-    try:
-        service.run()
-    finally:
-        bus.close()
-    return 0
+    return serve(lambda bus, settings: EstimatorService(bus, settings, args.group))
 
 
 if __name__ == "__main__":

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 
-from mdde_stream.bus import open_bus
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, Record, TopicPartition
-from mdde_stream.bus.topics import ensure_topics
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionSubmitted
 from mdde_stream.registry import Registry, open_registry
+from consumers.runtime import serve
 
 logger = logging.getLogger(__name__)
 
@@ -164,26 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     registry = open_registry(
         settings, args.nodes, args.fragments, args.records, prefix=args.prefix, reuse=not args.fresh
     )
-    bus = open_bus(settings=settings)
-    ensure_topics(bus, settings)
-    service = RegistryService(
-        registry, bus, settings, group_id=args.group, step_timeout_s=args.step_timeout,
-        max_records=args.max_records,
-    )
-    signal.signal(signal.SIGTERM, service.stop)
-    signal.signal(signal.SIGINT, service.stop)
     try:
-        service.run()
+        return serve(
+            lambda bus, s: RegistryService(
+                registry, bus, s, group_id=args.group, step_timeout_s=args.step_timeout,
+                max_records=args.max_records,
+            ),
+            settings,
+        )
     finally:
-        bus.close()
         registry.close()
-    return 0
 
 
 if __name__ == "__main__":
