@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mdde_stream.benchmark.outcome import BenchmarkOutcome
-from mdde_stream.bus.base import Bus, TopicPartition
+from mdde_stream.bus.app import follow_from_end
+from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.events import BenchmarkRequested, BenchmarkResult, EventDecodeError, decode_event
 from mdde_stream.workloads import WorkloadSpec
@@ -62,15 +63,9 @@ class RealBenchmark:
         self.timeout_s = timeout_s
         self.last_result: BenchmarkResult | None = None
         self._producer = bus.producer()
-        self._consumer = bus.consumer(f"mdde-benchmark-client-{os.getpid()}-{time.time_ns()}", offset_reset="latest")
-        topic = settings.topic(BenchmarkResult.TOPIC)
-        partitions = bus.list_topics().get(topic)
-        if partitions is None:
-            raise RuntimeError(f"topic {topic!r} does not exist: create the project topics first")
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        self._consumer.assign(tps)
-        for tp in tps:
-            self._consumer.seek(tp, bus.watermarks(tp)[1])
+        self._consumer = follow_from_end(
+            bus, settings.topic(BenchmarkResult.TOPIC), f"mdde-benchmark-client-{os.getpid()}-{time.time_ns()}"
+        )
 
     def request(self, allocation: Mapping[str, Sequence[str]], seed: int = 0, run_id: str = "benchmark",
                 episode: int = 0, step: int = 0) -> BenchmarkRequested:

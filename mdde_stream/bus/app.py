@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Generic, Iterable, TypeVar
 
-from mdde_stream.bus.base import Bus, Consumer, OffsetReset, Producer, Record
+from mdde_stream.bus.base import Bus, Consumer, OffsetReset, Producer, Record, TopicPartition, UnknownTopicError
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import DeadLetter, Event, EventDecodeError, decode_event
 
@@ -144,6 +144,23 @@ class EventConsumer(Generic[E]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def follow_from_end(bus: Bus, topic: str, group_id: str) -> Consumer:
+    """A consumer of every partition of ``topic`` from its current end, outside group management.
+
+    For request/response over the bus: assigned before the request goes out, so a fast answer
+    cannot slip past a consumer that is still joining a group.
+    """
+    partitions = bus.list_topics().get(topic)
+    if partitions is None:
+        raise UnknownTopicError(f"topic {topic!r} does not exist: create the project topics first")
+    consumer = bus.consumer(group_id, offset_reset="latest")
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, bus.watermarks(tp)[1])
+    return consumer
 
 
 def _run_id_hint(record: Record) -> str:

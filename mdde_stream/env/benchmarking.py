@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import abc
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,18 +23,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from mdde_stream.benchmark import BenchmarkOutcome, SimulatedBenchmark
-from mdde_stream.bus.base import Bus, TopicPartition
+from mdde_stream.benchmark.client import BenchmarkTimeout
+from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.env.scenario import Measurement
 from mdde_stream.estimator import estimate
-from mdde_stream.events import BenchmarkRequested, BenchmarkResult, EventDecodeError, decode_event
 from mdde_stream.workloads import PRESETS, WorkloadSpec, generate_keys
 
 logger = logging.getLogger(__name__)
 
-
-class BenchmarkTimeout(TimeoutError):
-    """No benchmark result arrived in time (are the benchmark workers and aggregator running?)."""
+__all__ = [
+    "BenchmarkRequest",
+    "BenchmarkSource",
+    "BenchmarkTimeout",
+    "EstimateSource",
+    "RealSource",
+    "SimulatedSource",
+    "from_outcome",
+    "make_source",
+    "workload_spec",
+]
 
 
 def workload_spec(name: str, records: int, operations: int | None, clients: int) -> WorkloadSpec:
@@ -155,52 +162,25 @@ class RealSource(BenchmarkSource):
     mode = "real"
 
     def __init__(self, bus: Bus, settings: Settings, node_ids: list[str], fragment_ids: list[str],
-                 spec: WorkloadSpec, timeout_s: float) -> None:
-        self.bus, self.settings = bus, settings
+                 spec: WorkloadSpec, timeout_s: float, record_fragment: np.ndarray) -> None:
+        from mdde_stream.benchmark.client import RealBenchmark
+
         self.node_ids, self.fragment_ids = node_ids, fragment_ids
-        self.spec, self.timeout_s = spec, timeout_s
-        self._producer = bus.producer()
-        self._consumer = bus.consumer(f"stage-bench-{time.time_ns()}", offset_reset="latest")
-        # Assign at the current end of every partition before any request goes out, so a fast
-        # answer cannot slip past a consumer that is still joining its group.
-        topic = settings.topic(BenchmarkResult.TOPIC)
-        partitions = bus.list_topics().get(topic)
-        if partitions is None:
-            raise RuntimeError(f"topic {topic!r} does not exist: create the project topics first")
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        self._consumer.assign(tps)
-        for tp in tps:
-            self._consumer.seek(tp, bus.watermarks(tp)[1])
+        # Fragments are contiguous record ranges (the fragmenter's layout): tell the planner which.
+        ranges = {
+            fragment_ids[f]: (int(idx[0]), int(idx[-1]) + 1)
+            for f in range(len(fragment_ids))
+            if (idx := np.flatnonzero(record_fragment == f)).size
+        }
+        self._client = RealBenchmark(bus, settings, node_ids, fragment_ids, spec, fragment_records=ranges,
+                                     timeout_s=timeout_s)
 
     def _request(self, request: BenchmarkRequest) -> Measurement:
         alloc = {
             self.node_ids[w]: [self.fragment_ids[f] for f in np.flatnonzero(row)]
             for w, row in enumerate(request.allocation)
         }
-        event = BenchmarkRequested(
-            run_id=request.run_id, episode=request.episode, step=request.step,
-            workload=self.spec.distribution.value, record_count=self.spec.record_count,
-            operation_count=self.spec.operation_count, clients=self.spec.clients,
-            seed=request.seed, allocation=alloc,
-        )
-        self._producer.produce(self.settings.topic(event.TOPIC), event.to_bytes(), key=event.key)
-        self._producer.flush()
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            for record in self._consumer.poll(min(0.5, max(0.0, deadline - time.monotonic()))):
-                try:
-                    result = decode_event(record.value, (BenchmarkResult,))
-                except EventDecodeError as exc:
-                    logger.warning("ignoring undecodable record on %s: %s", record.topic, exc.reason)
-                    continue
-                if result.request_id == event.request_id:  # type: ignore[attr-defined]
-                    outcome = BenchmarkOutcome.from_mapping(result.model_dump(), self.node_ids, self.fragment_ids)
-                    return from_outcome(outcome)
-        raise BenchmarkTimeout(
-            f"no {self.settings.topic(BenchmarkResult.TOPIC)} result for benchmark request {event.request_id} "
-            f"(run {request.run_id}, step {request.step}) within {self.timeout_s:.0f} s; "
-            "are the benchmark workers and the aggregator running?"
-        )
+        return from_outcome(self._client.run(alloc, request.seed, request.run_id, request.episode, request.step))
 
     def baseline(self, request: BenchmarkRequest) -> Measurement:
         return self._request(request)
@@ -209,10 +189,7 @@ class RealSource(BenchmarkSource):
         return self._request(request)
 
     def close(self) -> None:
-        try:
-            self._producer.close()
-        finally:
-            self._consumer.close()
+        self._client.close()
 
 
 def make_source(mode: str, *, spec: WorkloadSpec, record_fragment: np.ndarray, node_ids: list[str],
@@ -226,5 +203,5 @@ def make_source(mode: str, *, spec: WorkloadSpec, record_fragment: np.ndarray, n
     if mode == "real":
         if bus is None or settings is None:
             raise ValueError("the real benchmark needs a bus and settings")
-        return RealSource(bus, settings, node_ids, fragment_ids, spec, timeout_s)
+        return RealSource(bus, settings, node_ids, fragment_ids, spec, timeout_s, record_fragment)
     raise ValueError(f"unknown benchmark mode {mode!r}: use real, simulated or estimate")

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mdde_stream.bus.base import Bus, TopicPartition
+from mdde_stream.bus.app import follow_from_end
+from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, EventDecodeError, decode_event
 from mdde_stream.registry import Registry
@@ -82,17 +83,7 @@ class RemoteStage(RegistryStage):
         self._run_key = run_id.encode()
         self._actions_topic = settings.topic(ActionSubmitted.TOPIC)
         self._producer = bus.producer()
-        self._consumer = bus.consumer(f"stage-{run_id}-{time.time_ns()}", offset_reset="latest")
-        results_topic = settings.topic(ActionResult.TOPIC)
-        partitions = bus.list_topics().get(results_topic)
-        if partitions is None:
-            raise RuntimeError(f"topic {results_topic!r} does not exist: create the project topics first")
-        # Read from the current end of every partition, assigned before the first action goes out,
-        # so no answer can arrive before we listen.
-        tps = [TopicPartition(results_topic, p) for p in range(partitions)]
-        self._consumer.assign(tps)
-        for tp in tps:
-            self._consumer.seek(tp, bus.watermarks(tp)[1])
+        self._consumer = follow_from_end(bus, settings.topic(ActionResult.TOPIC), f"stage-{run_id}-{time.time_ns()}")
         self._mirror = registry.store.matrix().copy()
         self._f_pos = {f: i for i, f in enumerate(self.fragment_ids)}
         self._n_pos = {n: i for i, n in enumerate(self.node_ids)}
