@@ -8,7 +8,7 @@ redelivered steps change nothing; after ``shuffle()`` (and ``reset()``) the data
 matches the allocation exactly.
 
 Volume: ``MDDE_PROPERTY_STEPS`` (default 100,000) random steps of 1–4 agents on memory and
-``MDDE_PROPERTY_STEPS_REDIS`` (default 20,000) on Redis in the bulk test, on top of the
+``MDDE_PROPERTY_STEPS_REDIS`` (default 100,000) on Redis in the bulk test, on top of the
 hypothesis-generated examples. The Redis cases need a real server (MDDE_STATE, MDDE_DATA_NODES).
 """
 
@@ -37,7 +37,7 @@ FRAGS = [f"f{i}" for i in range(F)]
 KINDS = [ActionKind.SKIP, ActionKind.COPY, ActionKind.DELETE]
 BULK_STEPS = {
     "memory": int(os.environ.get("MDDE_PROPERTY_STEPS", "100000")),
-    "redis": int(os.environ.get("MDDE_PROPERTY_STEPS_REDIS", "20000")),
+    "redis": int(os.environ.get("MDDE_PROPERTY_STEPS_REDIS", "100000")),
 }
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.integration)]
 
