@@ -54,9 +54,13 @@ def pid_alive(pid: int, marker: Marker) -> bool:
     A tuple of markers means any of them (a process may rewrite its title after starting).
     """
     child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
+    if child is not None:
+        if child.poll() is not None:
+            _children.pop(pid, None)
+            return False
+        # Our own running child: between fork and exec its command line is still this
+        # interpreter's, so the marker check would call a starting server dead.
+        return True
     if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
         return False
     cmdline = _cmdline(pid)
