@@ -18,9 +18,9 @@ aggregator instance, so several aggregators can split the runs.)
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import logging
 import sys
-import threading
 import zlib
 
 from mdde_stream.benchmark.real import Aggregator, PlanError, plan_tasks
@@ -28,19 +28,20 @@ from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, BusError, Record, TopicPartition
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkRequested, BenchmarkTask, Event
-from consumers.runtime import serve
+from consumers.runtime import LoopService, serve
 
 logger = logging.getLogger(__name__)
 
 GROUP_ID = "mdde-benchmark-aggregator"
 
 
-class AggregatorService:
+class AggregatorService(LoopService):
     """Planner + aggregator in one consumer-group member."""
 
     def __init__(
         self, bus: Bus, settings: Settings, group_id: str = GROUP_ID, poll_timeout_s: float = 0.2
     ) -> None:
+        super().__init__()
         self.bus = bus
         self.settings = settings
         self.poll_timeout_s = poll_timeout_s
@@ -59,16 +60,15 @@ class AggregatorService:
         self._positions: dict[TopicPartition, int] = {}
         self.results = 0
         self.planned = 0
-        self.stop_event = threading.Event()
 
-    def run(self) -> None:
-        logger.info("benchmark aggregator consuming requests and access logs as %s", self.consumer.group_id)
-        try:
-            while not self.stop_event.is_set():
-                self.process_once()
-        finally:
-            self.close()
-        logger.info("benchmark aggregator stopped: %d requests planned, %d results", self.planned, self.results)
+    def started(self) -> str:
+        return f"benchmark aggregator consuming requests and access logs as {self.consumer.group_id}"
+
+    def stopped(self) -> str:
+        return f"benchmark aggregator stopped: {self.planned} requests planned, {self.results} results"
+
+    def _closables(self) -> list[Callable[[], None]]:
+        return [self.consumer.close, self._raw.close]
 
     def process_once(self) -> int:
         """One poll -> plan/aggregate -> produce -> flush -> commit cycle; returns events handled."""
@@ -151,18 +151,6 @@ class AggregatorService:
                 self.consumer.consumer.commit(safe)
         except BusError as exc:
             logger.warning("commit failed (%s); uncommitted events will be handled again", exc)
-
-    def stop(self, *_: object) -> None:
-        self.stop_event.set()
-
-    def close(self) -> None:
-        try:
-            self.producer.flush()
-        finally:
-            try:
-                self.consumer.close()
-            finally:
-                self._raw.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

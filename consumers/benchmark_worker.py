@@ -18,11 +18,11 @@ worker executes it again from the start. A task that cannot run (bad layout, unr
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import logging
 import os
 import socket
 import sys
-import threading
 import time
 
 from mdde_stream.benchmark.real import TaskError, TaskExecutor
@@ -30,14 +30,14 @@ from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, BusError
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkTask
-from consumers.runtime import serve
+from consumers.runtime import LoopService, serve
 
 logger = logging.getLogger(__name__)
 
 GROUP_ID = "mdde-benchmark-workers"
 
 
-class BenchmarkWorker:
+class BenchmarkWorker(LoopService):
     """One member of the worker group: poll a task, execute, emit, commit."""
 
     def __init__(
@@ -50,6 +50,7 @@ class BenchmarkWorker:
         retries: int = 2,
         poll_timeout_s: float = 0.2,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.retries = retries
@@ -63,17 +64,16 @@ class BenchmarkWorker:
         self.producer = EventProducer(bus, settings, producer=self._raw)
         self.executor = TaskExecutor(self.worker_id, clients)
         self.tasks_done = 0
-        self.stop_event = threading.Event()
 
-    def run(self) -> None:
-        logger.info("benchmark worker %s consuming %s as %s", self.worker_id,
-                    self.settings.topic(BenchmarkTask.TOPIC), self.consumer.group_id)
-        try:
-            while not self.stop_event.is_set():
-                self.process_once()
-        finally:
-            self.close()
-        logger.info("benchmark worker %s stopped after %d tasks", self.worker_id, self.tasks_done)
+    def started(self) -> str:
+        return (f"benchmark worker {self.worker_id} consuming {self.settings.topic(BenchmarkTask.TOPIC)} "
+                f"as {self.consumer.group_id}")
+
+    def stopped(self) -> str:
+        return f"benchmark worker {self.worker_id} stopped after {self.tasks_done} tasks"
+
+    def _closables(self) -> list[Callable[[], None]]:
+        return [self.executor.close, self.consumer.close, self._raw.close]
 
     def process_once(self) -> int:
         """Poll and execute at most one task; returns how many were executed (0 or 1)."""
@@ -122,19 +122,6 @@ class BenchmarkWorker:
             # Typically a rebalance took the partition meanwhile: the new owner re-runs the task
             # and the aggregator drops the second log.
             logger.warning("commit failed (%s); the task may be executed again elsewhere", exc)
-
-    def stop(self, *_: object) -> None:
-        self.stop_event.set()
-
-    def close(self) -> None:
-        try:
-            self.producer.flush()
-        finally:
-            try:
-                self.executor.close()
-                self.consumer.close()
-            finally:
-                self._raw.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

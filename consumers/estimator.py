@@ -11,9 +11,9 @@ Sequence per poll: estimate every request -> produce results (and dead letters) 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import logging
 import sys
-import threading
 
 from pydantic import ValidationError
 
@@ -23,7 +23,7 @@ from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.estimator import estimate_mapping
 from mdde_stream.events import EstimateRequested, EstimatorResult
-from consumers.runtime import serve
+from consumers.runtime import LoopService, serve
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ def answer(request: EstimateRequested) -> EstimatorResult:
     )
 
 
-class EstimatorService:
+class EstimatorService(LoopService):
     def __init__(self, bus: Bus, settings: Settings, group_id: str = GROUP_ID, poll_timeout_s: float = 0.2) -> None:
+        super().__init__()
         self.settings = settings
         self.poll_timeout_s = poll_timeout_s
         self._raw = bus.producer()
@@ -59,17 +60,15 @@ class EstimatorService:
         )
         self.producer = EventProducer(bus, settings, producer=self._raw)
         self.answered = 0
-        self.stop_event = threading.Event()
 
-    def run(self) -> None:
-        logger.info("estimator consuming %s as %s", self.settings.topic(EstimateRequested.TOPIC),
-                    self.consumer.group_id)
-        try:
-            while not self.stop_event.is_set():
-                self.process_once()
-        finally:
-            self.close()
-        logger.info("estimator stopped after %d estimates", self.answered)
+    def started(self) -> str:
+        return f"estimator consuming {self.settings.topic(EstimateRequested.TOPIC)} as {self.consumer.group_id}"
+
+    def stopped(self) -> str:
+        return f"estimator stopped after {self.answered} estimates"
+
+    def _closables(self) -> list[Callable[[], None]]:
+        return [self.consumer.close, self._raw.close]
 
     def process_once(self) -> int:
         dead_before = self.consumer.dead_lettered
@@ -96,18 +95,6 @@ class EstimatorService:
             return
         self.producer.send(result)
         self.answered += 1
-
-    def stop(self, *_: object) -> None:
-        self.stop_event.set()
-
-    def close(self) -> None:
-        try:
-            self.producer.flush()
-        finally:
-            try:
-                self.consumer.close()
-            finally:
-                self._raw.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

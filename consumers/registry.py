@@ -15,9 +15,9 @@ recorded verdict back and change nothing. The service attaches to existing state
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import logging
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -26,7 +26,7 @@ from mdde_stream.bus.base import Bus, Record, TopicPartition
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionSubmitted
 from mdde_stream.registry import Registry, open_registry
-from consumers.runtime import serve
+from consumers.runtime import LoopService, serve
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class PendingStep:
         return out
 
 
-class RegistryService:
+class RegistryService(LoopService):
     """One consumer-group member applying steps; several members split the partitions (runs)."""
 
     def __init__(
@@ -66,6 +66,7 @@ class RegistryService:
         poll_timeout_s: float = 0.2,
         max_records: int = 500,
     ) -> None:
+        super().__init__()
         self.registry = registry
         self.settings = settings
         self.step_timeout_s = step_timeout_s
@@ -78,16 +79,15 @@ class RegistryService:
         self.pending: dict[StepKey, PendingStep] = {}
         self.steps_applied = 0
         self.actions_applied = 0
-        self.stop_event = threading.Event()
 
-    def run(self) -> None:
-        logger.info("registry service consuming %s as %s", self.settings.topic("actions"), self.consumer.group_id)
-        try:
-            while not self.stop_event.is_set():
-                self.process_once()
-        finally:
-            self.close()
-        logger.info("registry service stopped after %d steps (%d actions)", self.steps_applied, self.actions_applied)
+    def started(self) -> str:
+        return f"registry service consuming {self.settings.topic('actions')} as {self.consumer.group_id}"
+
+    def stopped(self) -> str:
+        return f"registry service stopped after {self.steps_applied} steps ({self.actions_applied} actions)"
+
+    def _closables(self) -> list[Callable[[], None]]:
+        return [self.producer.close, self.consumer.close]
 
     def process_once(self) -> int:
         """One poll → apply → produce → flush → commit cycle; returns the number of steps applied."""
@@ -133,18 +133,6 @@ class RegistryService:
         safe = [r for r in done if r.offset < floor.get(r.tp, r.offset + 1)]
         if safe:
             self.consumer.consumer.commit(safe, asynchronous=True)
-
-    def stop(self, *_: object) -> None:
-        self.stop_event.set()
-
-    def close(self) -> None:
-        try:
-            self.producer.flush()
-        finally:
-            try:
-                self.producer.close()
-            finally:
-                self.consumer.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
