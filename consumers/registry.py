@@ -25,7 +25,7 @@ from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, Record, TopicPartition
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionSubmitted
-from mdde_stream.registry import Registry, open_registry
+from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, open_registry
 from consumers.runtime import LoopService, serve
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, default=4, help="data nodes W (used when setting up new state)")
     p.add_argument("--fragments", type=int, default=20, help="fragments F (used when setting up new state)")
     p.add_argument("--records", type=int, default=10_000, help="records (used when setting up new state)")
-    p.add_argument("--prefix", default="mdde:registry", help="Redis key prefix of the registry state")
+    p.add_argument("--prefix", default=SERVICE_REGISTRY_PREFIX, help="Redis key prefix of the registry state")
     p.add_argument("--group", default=GROUP_ID, help="consumer group")
     p.add_argument("--fresh", action="store_true", help="wipe and set up the state instead of attaching to it")
     p.add_argument("--max-records", type=int, default=500, help="actions per poll (per produce/commit cycle)")

@@ -43,8 +43,12 @@ class EnvConfig(BaseModel):
     run_id: str = Field(default_factory=new_run_id, min_length=1)
     publish_events: bool = Field(default=True, description="write actions, results and steps to the bus")
     stage: StageMode = Field(default="local", description="registry in-process, or the registry service over the bus")
-    registry_prefix: str = Field(
-        default="mdde:registry", min_length=1, description="Redis key prefix of the registry state (shared with the service)"
+    registry_prefix: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Redis key prefix of the registry state. None: the service's 'mdde:registry' for the remote "
+        "stage; for the local stage a prefix of this run, removed on close, so that environments sharing one "
+        "Redis never overwrite each other's state",
     )
     bus: str | None = Field(default=None, description="bus URL; None: Settings.bus")
     state: str | None = Field(default=None, description="allocation state URL; None: Settings.state")

@@ -43,7 +43,7 @@ from mdde_stream.events import (
     trusted_event,
     utc_now,
 )
-from mdde_stream.registry import fragment_layout, open_registry
+from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, fragment_layout, open_registry
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +92,15 @@ class MddeParallelEnv(ParallelEnv):
         if cfg.stage == "remote" and self._bus is not None:
             # Attach to the state the registry service uses (or set it up): never wipe a live service's state.
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
-                                     prefix=cfg.registry_prefix, reuse=True)
+                                     prefix=cfg.registry_prefix or SERVICE_REGISTRY_PREFIX, reuse=True)
             self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id,
                                                      cfg.action_timeout_s)
         else:
+            # A private prefix unless one is given: a local registry sets up (overwrites) its state.
+            prefix = cfg.registry_prefix or f"{SERVICE_REGISTRY_PREFIX}:local:{self.run_id}"
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
-                                     data_nodes=self._data_nodes(cfg), prefix=cfg.registry_prefix)
-            self._stage = InProcessStage(registry)
+                                     data_nodes=self._data_nodes(cfg), prefix=prefix)
+            self._stage = InProcessStage(registry, owns_state=cfg.registry_prefix is None)
         self.node_ids = self._stage.node_ids
         self.fragment_ids = self._stage.fragment_ids
 

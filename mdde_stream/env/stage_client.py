@@ -60,15 +60,29 @@ class RegistryStage(abc.ABC):
         return self.allocation()
 
     def close(self) -> None:
-        """Release bus clients; the registry state stays."""
+        """Release the store's connections; the registry state stays."""
+        self.registry.close()
 
 
 class InProcessStage(RegistryStage):
+    """The registry in this process; with ``owns_state`` its keys are removed on close."""
+
+    def __init__(self, registry: Registry, owns_state: bool = False) -> None:
+        super().__init__(registry)
+        self.owns_state = owns_state
+
     def apply(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
         return self.registry.apply_actions(actions)
 
     def allocation(self) -> np.ndarray:
         return self.registry.allocation()
+
+    def close(self) -> None:
+        try:
+            if self.owns_state:
+                self.registry.store.wipe()
+        finally:
+            super().close()
 
 
 class RemoteStage(RegistryStage):
@@ -136,5 +150,6 @@ class RemoteStage(RegistryStage):
     def close(self) -> None:
         try:
             self._producer.close()
-        finally:
             self._consumer.close()
+        finally:
+            super().close()

@@ -4,7 +4,7 @@ from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Code, Move, Verdict, validate
 from mdde_stream.registry.fragmenter import fragment_layout
 from mdde_stream.registry.memory import MemoryStore
-from mdde_stream.registry.service import Registry, open_registry, open_store
+from mdde_stream.registry.service import SERVICE_REGISTRY_PREFIX, Registry, open_registry, open_store
 
 
 def __getattr__(name: str) -> object:
@@ -17,6 +17,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "SERVICE_REGISTRY_PREFIX",
     "AllocationStore",
     "Code",
     "MemoryStore",

@@ -39,6 +39,10 @@ class AllocationStore(abc.ABC):
         """Wipe and initialise; the physical matrix and the snapshot both start as ``allocation``."""
 
     @abc.abstractmethod
+    def wipe(self) -> int:
+        """Delete this state entirely (allocation, queue, remembered verdicts); returns how many parts existed."""
+
+    @abc.abstractmethod
     def is_initialised(self) -> bool:
         """True when a previous ``setup`` left state behind (a restarted service attaches to it)."""
 

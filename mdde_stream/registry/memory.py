@@ -69,6 +69,11 @@ class MemoryStore(AllocationStore):
         self._seq = 0
         self._ready = True
 
+    def wipe(self) -> int:
+        existed = 1 if self._ready else 0
+        self.__init__(self.dedupe_capacity)  # type: ignore[misc]
+        return existed
+
     def _load(self, m: np.ndarray) -> None:
         self._m = m.copy()
         self._rows = [[bool(x) for x in row] for row in m]

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Redis key prefix of the registry service's state (the remote stage attaches to it).
+SERVICE_REGISTRY_PREFIX = "mdde:registry"
+
 
 class Registry:
     """Allocation state (``store``) plus, optionally, the data nodes its moves act on."""
@@ -217,7 +220,7 @@ class Registry:
             self.data_nodes.close()
 
 
-def open_store(settings: Settings, prefix: str = "mdde:registry") -> AllocationStore:
+def open_store(settings: Settings, prefix: str = SERVICE_REGISTRY_PREFIX) -> AllocationStore:
     """MemoryStore for an empty / ``memory`` state URL, RedisStore for ``redis://``."""
     url = settings.state
     if url in ("", "memory"):
@@ -236,7 +239,7 @@ def open_registry(
     record_count: int = 10_000,
     data_nodes: "DataNodes | None" = None,
     *,
-    prefix: str = "mdde:registry",
+    prefix: str = SERVICE_REGISTRY_PREFIX,
     reuse: bool = False,
 ) -> Registry:
     """A registry with the fragmenter's initial layout, data loaded (if data nodes) and snapshotted.

@@ -243,6 +243,17 @@ def test_uninitialised_store_refuses_actions(backend: str, prefix: str) -> None:
         s.apply("e", COPY, "f0", "n0", "n1")
 
 
+def test_wipe_removes_the_whole_state(store: AllocationStore) -> None:
+    store.apply("before", COPY, "f0", "n0", "n1")
+    assert store.wipe() > 0
+    assert not store.is_initialised()
+    assert store.wipe() == 0
+    with pytest.raises(StoreError):
+        store.apply("after", COPY, "f0", "n0", "n1")
+    store.setup(NODES, FRAGS, ALLOC, RANGES)  # usable again, with nothing remembered
+    assert store.verdict_of("before") is None
+
+
 def test_last_replica_survives_concurrent_deletes(backend: str, prefix: str) -> None:
     """Every node holds f0; 8 threads race to delete it everywhere: exactly W-1 deletes win."""
     s = make_store(backend, prefix)
