@@ -23,10 +23,10 @@ current allocation A' from the latest real baseline (reads R, throughput tau):
    A' (zeta = -1) raises the estimate, a less balanced one lowers it. With unchanged balance
    (delta = 0) tau' = tau / (1 + j): with the default j = 0 the estimate equals the baseline.
 
-Performance (``bench/bench_estimator.py``): on 4 nodes x 20 fragments one call costs about 12-35 us
-for allocations with up to two replicas per fragment and about 50 us with full replication, against
-3.4 ms published for MDDE's estimator. Only the left-over reads are dealt in a Python loop; with many
-of them a vectorised fixed point does the dealing (see ``_deal_fixed_point``).
+Performance (``bench/bench_estimator.py``): on 4 nodes x 20 fragments one call costs 10-29 us
+whatever the replication, against 3.4 ms published for MDDE's estimator. Small shapes are dealt on
+plain lists (numpy's per-call cost dominates there); larger ones deal only the left-over reads in a
+Python loop, or with many of them a vectorised fixed point (see ``_deal_fixed_point``).
 """
 
 from __future__ import annotations
@@ -157,12 +157,21 @@ def _check_inputs(
 VECTOR_DEAL_MIN_STEPS = 48
 """From this many fragments with reads left over, try the vectorised fixed point first."""
 
+SMALL_CELLS = 160
+"""Up to this many allocation cells (e.g. 4 x 20, 8 x 20) plain Python lists beat numpy's per-call cost."""
+
 
 def _redistribute(alloc: np.ndarray, fragment_reads: np.ndarray) -> np.ndarray:
+    if alloc.size <= SMALL_CELLS:
+        return _redistribute_small(alloc, fragment_reads)
+    return _redistribute_arrays(alloc, fragment_reads)
+
+
+def _redistribute_arrays(alloc: np.ndarray, fragment_reads: np.ndarray) -> np.ndarray:
+    """Algorithms 1-2 on arrays: equal shares at once, only the left-over reads dealt in order."""
     replica_count = alloc.sum(axis=0)
     if not replica_count.all():
-        missing = np.flatnonzero(replica_count == 0)
-        raise NoReplicaError(int(missing[0]), f"fragments without replica: {missing[:10].tolist()}")
+        _raise_no_replica(replica_count)
     share, remainder = np.divmod(fragment_reads, replica_count)
     new_reads = alloc * share  # every replica's equal share; independent of processing order
 
@@ -193,6 +202,47 @@ def _redistribute(alloc: np.ndarray, fragment_reads: np.ndarray) -> np.ndarray:
     else:
         new_reads[rows, cols] += 1
     return new_reads
+
+
+def _raise_no_replica(replica_count: np.ndarray) -> None:
+    missing = np.flatnonzero(np.asarray(replica_count) == 0)
+    raise NoReplicaError(int(missing[0]), f"fragments without replica: {missing[:10].tolist()}")
+
+
+def _redistribute_small(alloc: np.ndarray, fragment_reads: np.ndarray) -> np.ndarray:
+    """Algorithms 1-2 literally, fragment by fragment, on lists: the fastest form for small shapes.
+
+    ``loads[w]`` is node w's reads dealt so far (equal shares and left-overs); a fragment's left-over
+    reads go to its least-loaded replicas, ties to the lower node index (``sorted`` is stable).
+    """
+    w_count, f_count = alloc.shape
+    replica_count = alloc.sum(axis=0)
+    counts = replica_count.tolist()
+    if 0 in counts:
+        _raise_no_replica(replica_count)
+    holders = alloc.T.nonzero()[1].tolist()  # each fragment's nodes, ascending, back to back
+    if len(holders) == f_count:  # one replica each: every fragment's reads go to its only node
+        return alloc * fragment_reads
+    starts = [0] * f_count
+    position = 0
+    for f, count in enumerate(counts):
+        starts[f] = position
+        position += count
+    reads = fragment_reads.tolist()
+    loads = [0] * w_count
+    rows: list[list[int]] = [[0] * f_count for _ in range(w_count)]
+    for f in np.lexsort((-fragment_reads, replica_count)).tolist():
+        count = counts[f]
+        nodes = holders[starts[f] : starts[f] + count]
+        share, extra = divmod(reads[f], count)
+        for w in nodes:
+            loads[w] += share
+            rows[w][f] = share
+        if extra:
+            for w in sorted(nodes, key=loads.__getitem__)[:extra]:
+                loads[w] += 1
+                rows[w][f] += 1
+    return np.array(rows, dtype=np.int64)
 
 
 def _deal_sequential(

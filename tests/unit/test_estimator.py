@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +10,8 @@ from pydantic import ValidationError
 
 from mdde_stream.benchmark import BenchmarkOutcome, NoReplicaError
 from mdde_stream.estimator import (
+    _redistribute_arrays,
+    _redistribute_small,
     estimate,
     estimate_mapping,
     imbalance,
@@ -70,6 +71,16 @@ def test_redistribution_invariants_and_matches_reference(case: tuple[np.ndarray,
     np.testing.assert_array_equal(new.sum(axis=0), reads.sum(axis=0))  # per-fragment sums exact
     assert (new[~current] == 0).all()  # only replica nodes get reads
     np.testing.assert_array_equal(new, reference_redistribute(current, reads))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_list_and_array_forms_both_match_the_reference(case: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Small shapes take the list form; the array form must give the same answer on them too."""
+    _, reads, current = case
+    expected = reference_redistribute(current, reads)
+    np.testing.assert_array_equal(_redistribute_small(current, reads.sum(axis=0)), expected)
+    np.testing.assert_array_equal(_redistribute_arrays(current, reads.sum(axis=0)), expected)
 
 
 @st.composite
