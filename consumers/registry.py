@@ -10,6 +10,12 @@ Commit sequence per poll (at-least-once; the store's per-event verdicts make it 
 
 A crash anywhere in 3–5 redelivers the uncommitted actions; the ones already applied get their
 recorded verdict back and change nothing. The service attaches to existing state on restart.
+
+With data nodes configured (``MDDE_DATA_NODES``) the service owns the data too: it loads the records
+when it sets up the state (or finds the nodes out of step with it), and answers each
+``ShuffleRequested`` on ``mdde.registry.shuffle-requests`` — sent by a remote stage before a real
+benchmark — by moving the data to the allocation (:meth:`Registry.sync_data`) and producing a
+``ShuffleCompleted``. A redelivered request just finds nothing left to move.
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, Record, TopicPartition
 from mdde_stream.config import Settings, get_settings
-from mdde_stream.events import ActionSubmitted
+from mdde_stream.events import ActionSubmitted, ShuffleCompleted, ShuffleRequested
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, open_registry
 from consumers.runtime import LoopService, serve
+
+if TYPE_CHECKING:
+    from mdde_stream.datanodes import DataNodes
 
 logger = logging.getLogger(__name__)
 
@@ -72,19 +82,22 @@ class RegistryService(LoopService):
         self.step_timeout_s = step_timeout_s
         self.poll_timeout_s = poll_timeout_s
         self.max_records = max_records
-        self.consumer: EventConsumer[ActionSubmitted] = EventConsumer(
-            bus, group_id, [settings.topic(ActionSubmitted.TOPIC)], (ActionSubmitted,), settings=settings
+        topics = [settings.topic(ActionSubmitted.TOPIC), settings.topic(ShuffleRequested.TOPIC)]
+        self.consumer: EventConsumer[ActionSubmitted | ShuffleRequested] = EventConsumer(
+            bus, group_id, topics, (ActionSubmitted, ShuffleRequested), settings=settings
         )
         self.producer = EventProducer(bus, settings)
         self.pending: dict[StepKey, PendingStep] = {}
         self.steps_applied = 0
         self.actions_applied = 0
+        self.shuffles = 0
 
     def started(self) -> str:
         return f"registry service consuming {self.settings.topic('actions')} as {self.consumer.group_id}"
 
     def stopped(self) -> str:
-        return f"registry service stopped after {self.steps_applied} steps ({self.actions_applied} actions)"
+        return (f"registry service stopped after {self.steps_applied} steps ({self.actions_applied} actions), "
+                f"{self.shuffles} shuffles")
 
     def _closables(self) -> list[Callable[[], None]]:
         return [self.producer.close, self.consumer.close]
@@ -94,14 +107,18 @@ class RegistryService(LoopService):
         dead_before = self.consumer.dead_lettered
         batch = self.consumer.poll(self.poll_timeout_s, self.max_records)
         now = time.monotonic()
+        shuffles: list[Delivery[ShuffleRequested]] = []
         for d in batch:
             a = d.event
+            if isinstance(a, ShuffleRequested):
+                shuffles.append(d)  # type: ignore[arg-type]
+                continue
             step = self.pending.setdefault((a.run_id, a.episode, a.step), PendingStep(a.step_size, now))
             step.actions.setdefault(a.event_id, d)
         ready = [
             key for key, s in self.pending.items() if s.complete() or now - s.first_seen > self.step_timeout_s
         ]
-        if not ready and self.consumer.dead_lettered == dead_before:
+        if not ready and not shuffles and self.consumer.dead_lettered == dead_before:
             return 0
         done: list[Record] = []
         for key in ready:
@@ -116,9 +133,23 @@ class RegistryService(LoopService):
             done.extend(d.record for d in step.actions.values())
             self.steps_applied += 1
             self.actions_applied += len(actions)
+        for d in shuffles:  # after the steps: a stage asks only once its step was answered
+            self.producer.send(self._shuffle(d.event))
+            done.append(d.record)
         self.producer.flush()
         self._commit(done)
         return len(ready)
+
+    def _shuffle(self, request: ShuffleRequested) -> ShuffleCompleted:
+        moves, error = 0, None
+        try:
+            moves = self.registry.sync_data()
+            self.shuffles += 1
+        except Exception as exc:  # noqa: BLE001 - the stage gets the reason; the service keeps running
+            error = f"{type(exc).__name__}: {exc}"
+            logger.error("shuffle for run %s step %d failed: %s", request.run_id, request.step, error)
+        return ShuffleCompleted(run_id=request.run_id, episode=request.episode, step=request.step,
+                                request_event_id=request.event_id, moves=moves, error=error)
 
     def _commit(self, done: list[Record]) -> None:
         """Commit what is fully processed, but never past the first action of an incomplete step."""
@@ -145,14 +176,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="wipe and set up the state instead of attaching to it")
     p.add_argument("--max-records", type=int, default=500, help="actions per poll (per produce/commit cycle)")
     p.add_argument("--step-timeout", type=float, default=30.0, help="apply an incomplete step after this long (s)")
+    p.add_argument("--record-shape", choices=("default", "large"), default="default",
+                   help="record preset loaded on the data nodes (thesis Appendix C)")
+    p.add_argument("--no-data", action="store_true",
+                   help="ignore MDDE_DATA_NODES: keep the allocation only (estimate / simulated benchmarks)")
     return p
+
+
+def data_nodes_for(settings: Settings, args: argparse.Namespace) -> "DataNodes | None":
+    """The configured data nodes, in the fragmenter's node order (None when there are none)."""
+    if args.no_data or not settings.data_node_urls:
+        return None
+    from mdde_stream.datanodes import DataNodes, RecordSpec
+    from mdde_stream.registry import fragment_layout
+
+    node_ids = list(fragment_layout(args.records, args.nodes, args.fragments)[2])
+    spec = RecordSpec.preset(args.record_shape, record_count=args.records)
+    return DataNodes.from_settings(settings, node_ids, spec)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     registry = open_registry(
-        settings, args.nodes, args.fragments, args.records, prefix=args.prefix, reuse=not args.fresh
+        settings, args.nodes, args.fragments, args.records, data_nodes=data_nodes_for(settings, args),
+        prefix=args.prefix, reuse=not args.fresh,
     )
     try:
         return serve(

@@ -122,6 +122,25 @@ class ActionResult(Event):
     conflict: bool = Field(default=False, description="valid at step start, invalidated by an earlier agent")
 
 
+class ShuffleRequested(Event):
+    """Ask the registry service to run its shuffle queue: move the data on the data nodes so they
+    hold the allocation (the stage sends it before a real benchmark, and only then)."""
+
+    SCHEMA: ClassVar[str] = "shuffle-request"
+    TOPIC: ClassVar[str] = "registry.shuffle-requests"
+
+
+class ShuffleCompleted(Event):
+    """The registry service's answer: how many queued moves ran, or why the shuffle could not run."""
+
+    SCHEMA: ClassVar[str] = "shuffle-result"
+    TOPIC: ClassVar[str] = "registry.shuffle-results"
+
+    request_event_id: str
+    moves: NonNegInt = 0
+    error: str | None = Field(default=None, description="set when the data could not be moved")
+
+
 class EpisodeStarted(Event):
     """Everything needed to rebuild an episode from its actions: configuration, layout, baseline."""
 
@@ -302,6 +321,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         ActionSubmitted,
         ActionResult,
+        ShuffleRequested,
+        ShuffleCompleted,
         EpisodeStarted,
         StepCompleted,
         BenchmarkRequested,

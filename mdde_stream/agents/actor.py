@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,8 +39,8 @@ class ActorConfig:
     """Capacity of the replay ring (must equal the learner's)."""
     env: dict[str, Any] = field(default_factory=dict)
     """``EnvConfig`` fields of this actor's environment."""
-    actor_id: int = 0
-    """Index of this actor; also offsets its seed."""
+    actor_id: int | None = None
+    """Index of this actor; also offsets its seed. None: claim the next free one from the memory."""
     seed: int = 0
     """Base seed; the actor uses ``seed + 1000·actor_id``."""
     max_steps: int | None = None
@@ -55,6 +55,7 @@ class ActorConfig:
 
 @dataclass
 class ActorStats:
+    actor_id: int = -1
     steps: int = 0
     episodes: int = 0
     policy_version: int = 0
@@ -70,20 +71,23 @@ def run_actor(config: ActorConfig) -> ActorStats:
     from mdde_stream.env import parallel_env
 
     torch.set_num_threads(1)
-    seed = config.seed + 1000 * config.actor_id
-    rng = np.random.default_rng(seed)
     replay = RedisReplay.from_url(config.redis_url, config.prefix, config.capacity, config.compress)
+    if config.actor_id is None:
+        config = replace(config, actor_id=replay.claim_actor_id())
+    actor_id: int = config.actor_id  # type: ignore[assignment]
+    seed = config.seed + 1000 * actor_id
+    rng = np.random.default_rng(seed)
     channel = PolicyChannel(replay.client, config.prefix)
     env_options = {"publish_events": False, **config.env}
     env = parallel_env(**env_options)
     agents = list(env.possible_agents)
     policy: Maddpg | None = None
-    stats = ActorStats()
+    stats = ActorStats(actor_id=actor_id)
     pending: list[Transition] = []
     started = time.perf_counter()
     try:
         observations, _ = env.reset(seed=seed)
-        replay.register_actor(config.actor_id)
+        replay.register_actor(actor_id)
         obs, mask = joint(observations, agents)
         episode_return = np.zeros(len(agents))
         while config.max_steps is None or stats.steps < config.max_steps:
@@ -92,7 +96,7 @@ def run_actor(config: ActorConfig) -> ActorStats:
                 if fetched is not None:
                     stats.policy_version, data = fetched
                     policy = load_policy_bytes(data, into=policy)
-                    logger.debug("actor %d: policy version %d", config.actor_id, stats.policy_version)
+                    logger.debug("actor %d: policy version %d", actor_id, stats.policy_version)
             action = policy.act(obs, mask, rng) if policy is not None else random_valid(mask, rng)
             next_observations, rewards, terms, truncs, _ = env.step(dict(zip(agents, action.tolist())))
             reward = np.array([rewards[a] for a in agents], dtype=np.float32)
@@ -103,22 +107,22 @@ def run_actor(config: ActorConfig) -> ActorStats:
             obs, mask = next_obs, next_mask
             stats.steps += 1
             if len(pending) >= config.push_every:
-                replay.push(pending, writer=config.actor_id)
+                replay.push(pending, writer=actor_id)
                 pending.clear()
                 if replay.stop_requested():
                     break
             if terminated or any(truncs.values()):
-                replay.report_returns(dict(zip(agents, episode_return.tolist())), config.actor_id)
+                replay.report_returns(dict(zip(agents, episode_return.tolist())), actor_id)
                 stats.episodes += 1
                 episode_return[:] = 0.0
                 observations, _ = env.reset()
                 obs, mask = joint(observations, agents)
         if pending:
-            replay.push(pending, writer=config.actor_id)
+            replay.push(pending, writer=actor_id)
     finally:
         stats.seconds = time.perf_counter() - started
         env.close()
         replay.client.close()
-    logger.info("actor %d: %d steps, %d episodes, %.0f steps/s, policy v%d", config.actor_id, stats.steps,
+    logger.info("actor %d: %d steps, %d episodes, %.0f steps/s, policy v%d", actor_id, stats.steps,
                 stats.episodes, stats.steps_per_second, stats.policy_version)
     return stats

@@ -49,6 +49,10 @@ def train(
     out: Path = typer.Option(Path("checkpoints/maddpg"), "--out", help="Checkpoint folder."),
     actors: int = typer.Option(0, "--actors", min=0, help="0: one in-process environment; N: N actor processes "
                                "feeding a Redis replay memory."),
+    external_actors: int = typer.Option(0, "--external-actors", min=0, help="Actors started elsewhere "
+                                        "(`mdde-stream actor --prefix P`, compose replicas) to wait for."),
+    prefix: str = typer.Option(None, "--prefix", help="Key prefix of the replay memory (default: a new one "
+                               "per run; give one to let external actors join)."),
     redis: str = typer.Option(None, "--redis", help="Redis URL of the shared replay (default MDDE_STATE)."),
     capacity: int = typer.Option(100_000, "--capacity", min=1, help="Replay capacity (transitions)."),
     learning_starts: int = typer.Option(None, "--learning-starts", min=0, help="Default: the thesis's 25,025."),
@@ -80,12 +84,19 @@ def train(
         from mdde_stream.agents.telemetry import TelemetrySink
 
         sink = TelemetrySink(run_id, tags={"algorithm": "maddpg", "actors": str(actors)})
-    console.print(f"run id [bold]{run_id}[/bold]: {steps} steps, {'%d actors' % actors if actors else 'in-process'}")
+    if external_actors and not prefix:
+        raise typer.BadParameter("external actors need to know where to push: pass --prefix")
+    shape = f"{actors} actors + {external_actors} external" if external_actors else (
+        f"{actors} actors" if actors else "in-process")
+    console.print(f"run id [bold]{run_id}[/bold]: {steps} steps, {shape}")
     try:
-        if actors:
+        if actors or external_actors:
             from mdde_stream.agents.distributed import train_distributed
 
-            result = train_distributed(config, env_options, _redis_url(redis), actors, capacity=capacity, emit=sink)
+            if external_actors:
+                console.print(f"waiting for {external_actors} actor(s) on prefix [bold]{prefix}[/bold]")
+            result = train_distributed(config, env_options, _redis_url(redis), actors, capacity=capacity, emit=sink,
+                                       prefix=prefix, external_actors=external_actors)
             learner, summary = result.learner, dict(updates=result.stats.updates, env_steps=result.stats.env_steps,
                                                     seconds=result.stats.seconds, episodes=len(result.stats.returns))
         else:
@@ -109,7 +120,8 @@ def actor(
     prefix: str = typer.Option(..., "--prefix", help="Key prefix of the training run's replay memory."),
     redis: str = typer.Option(None, "--redis", help="Redis URL (default MDDE_STATE)."),
     capacity: int = typer.Option(100_000, "--capacity", min=1, help="Replay capacity (must match the learner)."),
-    actor_id: int = typer.Option(0, "--id", min=0, help="Actor index (offsets the seed)."),
+    actor_id: int = typer.Option(None, "--id", min=0, help="Actor index (offsets the seed); default: the "
+                                 "next free one of this memory, so replicas need no configuration."),
     max_steps: int = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps."),
     seed: int = typer.Option(0, "--seed", min=0),
     nodes: int = _NODES, fragments: int = _FRAGMENTS, workload: str = _WORKLOAD, benchmark: str = _BENCHMARK,
@@ -123,7 +135,7 @@ def actor(
                                do_nothing_worth, frequency)
     stats = run_actor(ActorConfig(redis_url=_redis_url(redis), prefix=prefix, capacity=capacity, env=env_options,
                                   actor_id=actor_id, seed=seed, max_steps=max_steps))
-    console.print(f"actor {actor_id}: {stats.steps} steps, {stats.episodes} episodes, "
+    console.print(f"actor {stats.actor_id}: {stats.steps} steps, {stats.episodes} episodes, "
                   f"{stats.steps_per_second:.0f} steps/s, policy v{stats.policy_version}")
 
 

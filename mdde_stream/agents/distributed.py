@@ -13,7 +13,7 @@ import logging
 import multiprocessing as mp
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -101,15 +101,21 @@ def _absorb_returns(stats: LearnerStats, replay: RedisReplay, step: int, episode
     return episode
 
 
-def wait_for_actors(replay: RedisReplay, processes: list[Any], timeout_s: float = 180.0) -> None:
-    """Block until every actor process has registered, so all of them take part from the start."""
+def wait_for_actors(replay: RedisReplay, processes: list[Any], external: int = 0, timeout_s: float = 180.0) -> None:
+    """Block until every actor — our processes and ``external`` ones started elsewhere on the same
+    prefix (``mdde-stream actor``, compose replicas) — has registered, so all take part from the start."""
+    expected = len(processes) + external
     deadline = time.monotonic() + timeout_s
-    while len(replay.actors()) < len(processes):
+    while len(replay.actors()) < expected:
         dead = [p.name for p in processes if not p.is_alive()]
         if dead:
             raise RuntimeError(f"actor processes exited before starting: {dead}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(replay.actors())}/{len(processes)} actors started in {timeout_s:.0f} s")
+            hint = f" ({external} expected from elsewhere: started with --prefix {replay.prefix}?)" if external else ""
+            raise TimeoutError(
+                f"only {len(replay.actors())}/{expected} actors registered under {replay.prefix!r} "
+                f"in {timeout_s:.0f} s{hint}"
+            )
         time.sleep(0.05)
 
 
@@ -123,14 +129,20 @@ class DistributedResult:
 def train_distributed(config: MaddpgConfig, env_options: dict[str, Any], redis_url: str, actors: int,
                       capacity: int = 100_000, prefix: str | None = None, emit: Emit | None = None,
                       publish_every: int = 20, keep_keys: bool = False, timeout_s: float | None = None,
-                      compress: bool = True) -> DistributedResult:
-    """``actors`` actor processes + this process as the learner, through one Redis replay memory."""
+                      compress: bool = True, external_actors: int = 0,
+                      wait_timeout_s: float = 180.0) -> DistributedResult:
+    """``actors`` actor processes + this process as the learner, through one Redis replay memory.
+
+    ``external_actors`` more are expected to join from elsewhere on the same ``prefix`` (they claim
+    their own indices); learning starts once all have registered.
+    """
     from mdde_stream.env import parallel_env
 
-    if actors < 1:
-        raise ValueError(f"at least one actor is needed, got {actors}")
+    if actors < 0 or external_actors < 0 or actors + external_actors < 1:
+        raise ValueError(f"at least one actor is needed, got {actors} here and {external_actors} external")
     prefix = prefix or f"mdde:replay:{uuid.uuid4().hex[:12]}"
     replay = RedisReplay.from_url(redis_url, prefix, capacity, compress)
+    replay.clear_stop()  # a stop left by an earlier run on this prefix must not end this one
     channel = PolicyChannel(replay.client, prefix)
     probe = parallel_env(**{"publish_events": False, **env_options})
     try:
@@ -141,13 +153,13 @@ def train_distributed(config: MaddpgConfig, env_options: dict[str, Any], redis_u
     base = ActorConfig(redis_url=redis_url, prefix=prefix, capacity=capacity, env=dict(env_options),
                        seed=config.seed, compress=compress)
     ctx = mp.get_context("spawn")
-    processes = [ctx.Process(target=_actor_main, args=(replace(base, actor_id=i),), name=f"mdde-actor-{i}", daemon=True)
+    processes = [ctx.Process(target=_actor_main, args=(base,), name=f"mdde-actor-{i}", daemon=True)
                  for i in range(actors)]
     for p in processes:
         p.start()
     stats: LearnerStats | None = None
     try:
-        wait_for_actors(replay, processes)
+        wait_for_actors(replay, processes, external_actors, wait_timeout_s)
         stats = run_learner(learner, replay, channel, config.total_steps, emit=emit, publish_every=publish_every,
                             telemetry_every=max(1, config.telemetry_every // config.update_every), timeout_s=timeout_s)
     finally:

@@ -9,7 +9,8 @@ Actor processes push transitions, one learner samples them. Layout under a key p
 * ``P:policy`` — hash ``{version, data}``: the actors' weights as safetensors bytes and a counter.
 * ``P:stop`` — set by the learner when actors should finish; ``P:returns`` — episode returns
   the actors report (a list the learner drains for telemetry); ``P:actors`` — the ids of the
-  actors that are running; ``P:writers`` — transitions pushed per actor.
+  actors that are running; ``P:writers`` — transitions pushed per actor; ``P:next-actor`` — the
+  counter that hands actors started without an index (scaled replicas) their own.
 
 A push is one Lua call (claim ``n`` cursor values and write their slots atomically, one round trip);
 sampling draws slot indices below ``min(cursor, capacity)`` and reads them with one ``MGET``, so both
@@ -205,6 +206,14 @@ class RedisReplay:
         return {name: np.stack([t[name] for t in items]).astype(dtype, copy=False) for name, dtype in FIELDS.items()}
 
     # -- control keys shared with the actors ----------------------------------------------------
+    def claim_actor_id(self) -> int:
+        """A fresh actor index for this memory (0, 1, 2, ...), for actors started without one (replicas)."""
+        return int(self.client.incr(f"{self.prefix}:next-actor")) - 1
+
+    def clear_stop(self) -> None:
+        """Forget a finished run's stop request, so actors of a new run on this prefix keep going."""
+        self.client.delete(f"{self.prefix}:stop")
+
     def register_actor(self, actor_id: int) -> None:
         self.client.sadd(f"{self.prefix}:actors", actor_id)
 
@@ -231,7 +240,7 @@ class RedisReplay:
     def keys(self) -> list[str]:
         """Every key this memory may have written (computed, never SCANned: the database may be huge)."""
         used = min(self.pushed, self.capacity)
-        names = ("cursor", "capacity", "policy", "stop", "returns", "actors", "writers")
+        names = ("cursor", "capacity", "policy", "stop", "returns", "actors", "writers", "next-actor")
         return [f"{self.prefix}:{n}" for n in names] + [f"{self.slot_prefix}{i}" for i in range(used)]
 
     def clear(self) -> int:

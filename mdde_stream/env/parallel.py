@@ -168,6 +168,8 @@ class MddeParallelEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         self.scenario.reset()
         self._allocation = self._stage.reset()
+        if self._source.mode == "real":  # a remote stage resets the state only: the service moves the data
+            self._stage.shuffle(self.run_id, self.episode, 0)
         self.latest = self.initial = self._source.baseline(self._request())
         self._masks = self.scenario.masks(self._allocation)
         observations = self.scenario.observe(self._allocation, self.latest, self._masks)
@@ -199,8 +201,8 @@ class MddeParallelEnv(ParallelEnv):
 
         measurement: Measurement | None = None
         if self.scenario.is_benchmark_step(t):
-            if self._source.mode == "real" and not self._stage.publishes_actions:
-                self._stage.registry.shuffle()  # the data nodes must hold the allocation being measured
+            if self._source.mode == "real":  # the data nodes must hold the allocation being measured
+                self._stage.shuffle(self.run_id, self.episode, t)
             measurement = self.latest = self._source.measure(self._request())
         accepted, skipped, legal = np.array(accepted_list), np.array(skipped_list), np.array(legal_list)
         rewards_list = self.scenario.rewards(StepFacts(t, accepted, skipped, legal, allocation, measurement)).tolist()

@@ -22,16 +22,32 @@ from collections.abc import Sequence
 import numpy as np
 
 from mdde_stream.bus.app import follow_from_end
-from mdde_stream.bus.base import Bus
+from mdde_stream.bus.base import Bus, Consumer
 from mdde_stream.config import Settings
-from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, EventDecodeError, decode_event
+from mdde_stream.events import (
+    ActionKind,
+    ActionResult,
+    ActionSubmitted,
+    EventDecodeError,
+    ShuffleCompleted,
+    ShuffleRequested,
+    decode_event,
+)
 from mdde_stream.registry import Registry
 
 logger = logging.getLogger(__name__)
 
 
 class StageTimeout(TimeoutError):
-    """The registry service did not answer a step's actions in time."""
+    """The registry service did not answer a step's actions (or a shuffle) in time."""
+
+
+class StageError(RuntimeError):
+    """The registry service answered, with an error."""
+
+
+SHUFFLE_TIMEOUT_S = 60.0
+"""At least this long for a shuffle: moving fragments of large records takes longer than a step."""
 
 
 class RegistryStage(abc.ABC):
@@ -52,6 +68,10 @@ class RegistryStage(abc.ABC):
     @abc.abstractmethod
     def allocation(self) -> np.ndarray:
         """Bool (W, F) allocation after the last applied step. Treat as read-only."""
+
+    @abc.abstractmethod
+    def shuffle(self, run_id: str, episode: int, step: int) -> int:
+        """Move the data on the data nodes to the allocation (before a real benchmark); returns the moves."""
 
     def reset(self) -> np.ndarray:
         """Restore the snapshot (the episode's initial allocation) and return it."""
@@ -77,6 +97,9 @@ class InProcessStage(RegistryStage):
     def allocation(self) -> np.ndarray:
         return self.registry.allocation()
 
+    def shuffle(self, run_id: str, episode: int, step: int) -> int:
+        return self.registry.shuffle()
+
     def close(self) -> None:
         try:
             if self.owns_state:
@@ -98,6 +121,8 @@ class RemoteStage(RegistryStage):
         self._actions_topic = settings.topic(ActionSubmitted.TOPIC)
         self._producer = bus.producer()
         self._consumer = follow_from_end(bus, settings.topic(ActionResult.TOPIC), f"stage-{run_id}-{time.time_ns()}")
+        self._bus = bus
+        self._shuffle_results: Consumer | None = None  # followed from the first shuffle on
         self._mirror = registry.store.matrix().copy()
         self._f_pos = {f: i for i, f in enumerate(self.fragment_ids)}
         self._n_pos = {n: i for i, n in enumerate(self.node_ids)}
@@ -147,9 +172,36 @@ class RemoteStage(RegistryStage):
         self._mirror = self.registry.store.matrix().copy()
         return self._mirror
 
+    def shuffle(self, run_id: str, episode: int, step: int) -> int:
+        """Ask the registry service to move the data, and wait for its answer."""
+        results_topic = self.settings.topic(ShuffleCompleted.TOPIC)
+        if self._shuffle_results is None:
+            self._shuffle_results = follow_from_end(self._bus, results_topic, f"stage-shuffle-{run_id}-{time.time_ns()}")
+        request = ShuffleRequested(run_id=run_id, episode=episode, step=step)
+        self._producer.produce(self.settings.topic(request.TOPIC), request.to_bytes(), key=self._run_key)
+        self._producer.flush(self.timeout_s)
+        deadline = time.monotonic() + max(self.timeout_s, SHUFFLE_TIMEOUT_S)
+        while (remaining := deadline - time.monotonic()) > 0:
+            for record in self._shuffle_results.poll(min(remaining, 0.5), max_records=50):
+                try:
+                    answer = decode_event(record.value, (ShuffleCompleted,))
+                except EventDecodeError as exc:
+                    logger.warning("ignoring undecodable shuffle result: %s", exc.reason)
+                    continue
+                if answer.request_event_id != request.event_id:  # type: ignore[attr-defined]
+                    continue
+                if answer.error:  # type: ignore[attr-defined]
+                    raise StageError(f"the registry service could not move the data for step {step}: "
+                                     f"{answer.error}")  # type: ignore[attr-defined]
+                return answer.moves  # type: ignore[attr-defined]
+        raise StageTimeout(f"no answer on {results_topic} to the shuffle before step {step}'s benchmark within "
+                           f"{max(self.timeout_s, SHUFFLE_TIMEOUT_S):.0f} s; is the registry service running?")
+
     def close(self) -> None:
         try:
             self._producer.close()
             self._consumer.close()
+            if self._shuffle_results is not None:
+                self._shuffle_results.close()
         finally:
             super().close()

@@ -170,32 +170,59 @@ class Registry:
         """Restore allocation and data nodes to the snapshot; cost follows the cells that changed."""
         changed = self.store.reset()
         self._cache = None
-        snap = self.store.snapshot_matrix()
-        phys = self.store.physical_matrix()
-        if self.data_nodes is not None and not np.array_equal(phys, snap):
-            self._restore_data(phys, snap)
-        self.store.set_physical(snap)
+        if self.data_nodes is not None:
+            snap = self.store.snapshot_matrix()
+            phys = self.store.physical_matrix()
+            if not np.array_equal(phys, snap):
+                self._move_data(phys, snap, "reset")
+            self.store.set_physical(snap)
+        # Without data nodes the physical matrix stays as it is: it records what the data nodes hold,
+        # which a registry holding them (the service's, see sync_data) brings up to date later.
         return changed
 
-    def _restore_data(self, phys: np.ndarray, snap: np.ndarray) -> None:
-        """Bring data nodes from ``phys`` to ``snap``: copies first (never lose the only copy), then deletes."""
+    def _move_data(self, phys: np.ndarray, target: np.ndarray, why: str) -> None:
+        """Bring data nodes from ``phys`` to ``target``: copies first (never lose the only copy), then deletes."""
         assert self.data_nodes is not None
         ranges = self.store.fragment_records()
-        for w, f in np.argwhere(snap & ~phys):
-            holders = np.flatnonzero(phys[:, f] & snap[:, f])  # stay put through the deletes: safe to rerun
+        for w, f in np.argwhere(target & ~phys):
+            holders = np.flatnonzero(phys[:, f] & target[:, f])  # stay put through the deletes: safe to rerun
             if holders.size == 0:
                 holders = np.flatnonzero(phys[:, f])
             if holders.size == 0:
                 raise StoreError(f"fragment {self.fragment_ids[f]} is on no data node; cannot restore it")
             frag = self.fragment_ids[f]
             self.data_nodes.copy_range(self.node_ids[holders[0]], self.node_ids[w], *ranges[frag])
-        self.store.set_physical(phys | snap)
-        for w, f in np.argwhere(phys & ~snap):
+        self.store.set_physical(phys | target)
+        for w, f in np.argwhere(phys & ~target):
             self.data_nodes.delete_range(self.node_ids[w], *ranges[self.fragment_ids[f]])
         logger.info(
-            "reset restored %d copies and %d deletes on the data nodes",
-            int(np.count_nonzero(snap & ~phys)), int(np.count_nonzero(phys & ~snap)),
+            "%s: %d copies and %d deletes on the data nodes",
+            why, int(np.count_nonzero(target & ~phys)), int(np.count_nonzero(phys & ~target)),
         )
+
+    def sync_data(self) -> int:
+        """Make the data nodes hold the current allocation (the registry service, before a real benchmark).
+
+        Normally the shuffle queue leads from what the nodes hold to the allocation and runs in
+        order (:meth:`shuffle`). When it does not — a stage attached to the shared state reset it
+        without data nodes — the nodes are moved by the difference instead, like a reset, and the
+        queue is retired. Returns the number of moves or changed cells. Safe to run again.
+        """
+        if self.data_nodes is None:
+            raise StoreError("this registry has no data nodes to move data on (set MDDE_DATA_NODES)")
+        phys, target = self.store.physical_matrix(), self.store.matrix()
+        moves = self.store.pending_moves()
+        expected = phys.copy()
+        nodes, frags = {n: i for i, n in enumerate(self.node_ids)}, {f: i for i, f in enumerate(self.fragment_ids)}
+        for move in moves:
+            expected[nodes[move.target], frags[move.fragment]] = move.kind is ActionKind.COPY
+        if np.array_equal(expected, target):
+            return self.shuffle()
+        self.store.drain_moves()
+        self._move_data(phys, target, "data sync")
+        self.store.set_physical(target)
+        self._cache = None
+        return int(np.count_nonzero(phys != target))
 
     def shuffle(self) -> int:
         """Run the queued data moves on the data nodes, in order; returns how many were retired.
@@ -255,6 +282,8 @@ def open_registry(
                 f"{len(store.fragment_ids())} fragments, not {node_count} × {fragment_count}"
             )
         logger.info("attached to existing registry state %r", prefix)
+        if data_nodes is not None:
+            _ensure_data(store, data_nodes)
         return Registry(store, data_nodes)
     if data_nodes is not None and data_nodes.spec.record_count != record_count:
         raise ValueError(f"data nodes generate {data_nodes.spec.record_count} records, registry expects {record_count}")
@@ -266,3 +295,15 @@ def open_registry(
         data_nodes.load(ranges, allocation)
     store.snapshot()
     return Registry(store, data_nodes)
+
+
+def _ensure_data(store: AllocationStore, data_nodes: "DataNodes") -> None:
+    """Load the records again when the data nodes do not hold what the attached state says they do
+    (the state was set up by a stage without data nodes, or the nodes were flushed)."""
+    nodes, frags, ranges = store.node_ids(), store.fragment_ids(), store.fragment_records()
+    physical = store.physical_matrix()
+    wrong = data_nodes.mismatches(physical, nodes, ranges, frags)
+    if wrong:
+        logger.warning("data nodes disagree with the registry state (%s%s); loading the records again",
+                       "; ".join(wrong[:3]), "; ..." if len(wrong) > 3 else "")
+        data_nodes.load(ranges, {n: [frags[f] for f in np.flatnonzero(physical[w])] for w, n in enumerate(nodes)})

@@ -28,6 +28,7 @@ def test_two_actor_processes_feed_one_learner() -> None:
     config = MaddpgConfig(total_steps=800, learning_starts=200, update_every=8, batch_size=32, seed=7,
                           telemetry_every=80)
     client = redis.Redis.from_url(url)
+    RedisReplay(client, prefix, capacity=500).request_stop()  # left by an earlier run on this prefix
     try:
         result = train_distributed(config, ENV, url, actors=2, capacity=500, prefix=prefix, publish_every=5,
                                    keep_keys=True, timeout_s=120)
@@ -57,3 +58,46 @@ def test_two_actor_processes_feed_one_learner() -> None:
     finally:
         RedisReplay(client, prefix, capacity=500).clear()
         client.close()
+
+
+def test_an_actor_started_elsewhere_joins_the_learner_by_prefix(tmp_path) -> None:
+    """The compose shape: a learner with one actor of its own waits for one `mdde-stream actor` replica,
+    which claims the next free index and stops when the learner does."""
+    import os
+    import subprocess
+    import sys
+
+    url = require_redis()
+    prefix = f"test:hive-ext:{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(url)
+    log = tmp_path / "actor.log"
+    options = ["--nodes", "2", "--fragments", "4", "--workload", "latest", "--episode-steps", "25"]
+    external = subprocess.Popen(
+        [sys.executable, "-m", "mdde_stream", "actor", "--prefix", prefix, "--redis", url, "--capacity", "400",
+         *options],
+        env={**os.environ, "MDDE_BUS": "", "MDDE_STATE": ""}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    try:
+        config = MaddpgConfig(total_steps=600, learning_starts=150, update_every=8, batch_size=32, seed=3)
+        result = train_distributed(config, ENV, url, actors=1, capacity=400, prefix=prefix, publish_every=5,
+                                   keep_keys=True, timeout_s=120, external_actors=1, wait_timeout_s=120)
+        external.wait(60)
+        output = log.read_text()
+        assert external.returncode == 0, output[-2000:]
+        by_actor = RedisReplay(client, prefix, capacity=400).pushed_by()
+        assert sorted(by_actor) == ["0", "1"], by_actor  # claimed indices: no two actors share a seed
+        assert min(by_actor.values()) > 0 and sum(by_actor.values()) >= config.total_steps
+        assert sorted(result.stats.episodes_by_actor) == [0, 1]
+    finally:
+        if external.poll() is None:
+            external.kill()
+        RedisReplay(client, prefix, capacity=400).clear()
+        client.close()
+
+
+def test_a_learner_waiting_for_absent_actors_says_where_they_should_push() -> None:
+    url = require_redis()
+    prefix = f"test:hive-none:{uuid.uuid4().hex[:12]}"
+    config = MaddpgConfig(total_steps=10, learning_starts=5, seed=1)
+    with pytest.raises(TimeoutError, match=f"--prefix {prefix}"):
+        train_distributed(config, ENV, url, actors=0, capacity=50, prefix=prefix, external_actors=1, wait_timeout_s=1)

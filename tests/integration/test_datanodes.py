@@ -108,6 +108,30 @@ def test_reset_restores_data_of_changed_cells_only(registry: Registry) -> None:
     assert mismatches(registry, snap) == []
 
 
+def test_sync_data_follows_a_reset_made_without_data_nodes(registry: Registry, nodes: DataNodes) -> None:
+    """A remote stage resets the shared state with no data nodes; the service's sync moves the data back."""
+    snap = registry.allocation().copy()
+    step(registry, (COPY, "f1", "n0", "n2"), (DELETE, "f1", None, "n0"))
+    assert registry.sync_data() == 2  # the queue leads from the nodes to the allocation: run in order
+    assert mismatches(registry, registry.allocation()) == []
+    stage_side = Registry(registry.store)  # attached to the same state, without data nodes
+    stage_side.reset()
+    step(stage_side, (COPY, "f7", "n1", "n3"))
+    assert mismatches(registry, snap) != []  # the nodes still hold the shuffled data
+    assert registry.sync_data() == 3  # f1 back on n0 and off n2, f7 copied to n3
+    assert mismatches(registry, registry.allocation()) == []
+    assert registry.store.pending_moves() == []
+    assert registry.sync_data() == 0
+
+
+def test_attaching_with_data_nodes_reloads_nodes_that_disagree(registry: Registry, nodes: DataNodes) -> None:
+    assert isinstance(registry.store, RedisStore)
+    nodes.delete_range("n2", 1000, 1100)  # e.g. a flushed node: f10 is gone
+    attached = open_registry(Settings(state=redis_state_url()), 4, 20, RECORDS, data_nodes=nodes,
+                             prefix=registry.store.prefix, reuse=True)
+    assert mismatches(attached, attached.allocation()) == []
+
+
 def test_copy_from_a_node_without_the_data_fails_loudly(registry: Registry, nodes: DataNodes) -> None:
     with pytest.raises(DataNodeError, match="on neither node"):
         nodes.copy_range("n1", "n2", 0, 10)  # records 0..9 live on n0 only

@@ -69,3 +69,76 @@ def test_real_benchmark_steps_measure_the_current_allocation(tmp_path: Path) -> 
     client = redis.Redis.from_url(state)
     for key in client.scan_iter(f"test:envreal:{tag}*"):
         client.delete(key)
+
+
+def test_remote_stage_has_the_registry_service_move_the_data(tmp_path: Path) -> None:
+    """Remote stage + real benchmark: the registry service loads the records, and moves them on each
+    shuffle request — also back to the snapshot after the stage reset the shared state."""
+    import subprocess
+    import sys
+
+    from mdde_stream.benchmark.client import settings_env
+    from mdde_stream.datanodes import DataNodes, RecordSpec
+
+    kafka = require_kafka()
+    state = require_redis()
+    urls = data_node_urls()
+    for url in urls:
+        require_redis(url)
+    tag = uuid.uuid4().hex[:8]
+    prefix = f"test:envremotereal:{tag}"
+    settings = Settings(
+        data_dir=tmp_path, bus=kafka, state=state, data_nodes=",".join(urls), topic_prefix=f"envrr{tag}",
+        benchmark_node_rates="1000",
+    )
+    records, operations = 400, 2_000
+    log = (tmp_path / "registry.log").open("ab")
+    with open_bus(settings=settings) as bus:
+        ensure_topics(bus, settings)
+        registry = subprocess.Popen(
+            [sys.executable, "-m", "consumers.registry", "--prefix", prefix, "--records", str(records),
+             "--group", f"registry-{tag}"],
+            env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT,
+        )
+        services = LocalServices(settings, workers=1, log_dir=tmp_path / "logs").start()
+        env = None
+        try:
+            wait_for_group(bus, services.worker_group, 1)
+            env = mdde_stream.parallel_env(
+                settings=settings, stage="remote", benchmark="real", records=records, operations=operations,
+                benchmark_frequency=2, max_steps=4, seed=5, registry_prefix=prefix, benchmark_timeout_s=90.0,
+                action_timeout_s=60.0,
+            )
+            check = DataNodes.from_settings(settings, env.node_ids, RecordSpec.preset("default", record_count=records))
+            ranges = env._stage.registry.store.fragment_records()
+            policy = make_policy("greedy", 0)
+            for episode in range(2):
+                obs, _ = env.reset(seed=5)
+                snapshot = np.asarray(env.allocation).copy()
+                # the baseline measured the snapshot: the service put the data back after the reset
+                assert check.mismatches(snapshot, env.node_ids, ranges, env.fragment_ids) == []
+                while env.agents:
+                    obs, _, _, truncs, _ = env.step(policy.act(obs))
+                    if env.step_count % 2 == 0:  # a benchmark step: data moved first, every read found
+                        allocation = np.asarray(env.allocation, dtype=bool)
+                        assert check.mismatches(allocation, env.node_ids, ranges, env.fragment_ids) == []
+                        result = env._source._client.last_result
+                        assert result is not None and result.missing == 0
+                        assert env.latest.reads.sum() == operations
+                        assert not env.latest.reads[~allocation].any()
+                    if any(truncs.values()):
+                        break
+                assert not np.array_equal(np.asarray(env.allocation), snapshot), "greedy copied fragments"
+            check.close()
+        finally:
+            if env is not None:
+                env.close()
+            services.stop()
+            registry.terminate()
+            registry.wait(15)
+            bus.delete_topics([t for t in bus.list_topics() if t.startswith(settings.topic_prefix)])
+    log.close()
+    assert registry.returncode == 0, (tmp_path / "registry.log").read_text()[-3000:]
+    client = redis.Redis.from_url(state)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)

@@ -46,6 +46,17 @@ def test_benchmark_workers_can_be_scaled(compose: dict) -> None:
     assert not worker.get("ports"), "host ports would clash between scaled workers"
 
 
+def test_actors_scale_into_the_trainers_replay_memory(compose: dict) -> None:
+    services = compose["services"]
+    trainer, actor = services["trainer"]["command"], services["actor"]["command"]
+    assert "container_name" not in services["actor"] and not services["actor"].get("ports")
+    prefix = trainer[trainer.index("--prefix") + 1]
+    assert actor[actor.index("--prefix") + 1] == prefix
+    assert "--id" not in actor, "replicas claim their own index; a fixed one would repeat seeds"
+    waits_for = int(trainer[trainer.index("--external-actors") + 1])
+    assert services["actor"]["deploy"]["replicas"] >= waits_for
+
+
 def test_service_urls_point_at_services(compose: dict) -> None:
     services = compose["services"]
     env = services["registry"]["environment"]
