@@ -16,6 +16,7 @@ from datetime import timezone
 from typing import Any
 
 from mdde_stream.events import (
+    AccessLog,
     ActionKind,
     ActionResult,
     BenchmarkResult,
@@ -28,10 +29,14 @@ from mdde_stream.events import (
 logger = logging.getLogger(__name__)
 
 # Index kinds; the index of a document is ``{prefix}-{kind}-{YYYY.MM.DD}``.
-KINDS: tuple[str, ...] = ("steps", "agents", "actions", "nodes", "fragments", "benchmarks", "reads", "telemetry")
+KINDS: tuple[str, ...] = (
+    "steps", "agents", "actions", "nodes", "fragments", "benchmarks", "reads", "workers", "telemetry",
+)
 
 # The event types the indexer consumes, with their topic short names.
-INDEXED_EVENTS: tuple[type[Event], ...] = (StepCompleted, ActionResult, BenchmarkResult, EstimatorResult, Telemetry)
+INDEXED_EVENTS: tuple[type[Event], ...] = (
+    StepCompleted, ActionResult, AccessLog, BenchmarkResult, EstimatorResult, Telemetry,
+)
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,21 @@ def benchmark_documents(event: BenchmarkResult) -> list[Doc]:
     return [Doc("benchmarks", event.event_id, summary), *_reads_documents(event, event.source)]
 
 
+def access_log_documents(event: AccessLog) -> list[Doc]:
+    """One document per benchmark task: which worker ran it and how fast (the per-worker view)."""
+    return [Doc("workers", event.event_id, {
+        **_common(event),
+        "request_id": event.request_id,
+        "worker_id": event.worker_id,
+        "task_index": event.task_index,
+        "task_count": event.task_count,
+        "operations": event.operations,
+        "duration_s": float(event.duration_s),
+        "reads_per_s": _share(event.operations, event.duration_s),
+        "missing": event.missing,
+    })]
+
+
 def estimator_documents(event: EstimatorResult) -> list[Doc]:
     summary = {
         **_common(event),
@@ -220,6 +240,8 @@ def documents_for(event: Event, baselines: EpisodeBaselines | None = None) -> li
         return step_documents(event, baselines)
     if isinstance(event, ActionResult):
         return action_documents(event)
+    if isinstance(event, AccessLog):
+        return access_log_documents(event)
     if isinstance(event, BenchmarkResult):
         return benchmark_documents(event)
     if isinstance(event, EstimatorResult):

@@ -50,6 +50,7 @@ BY_AGENT = Axis("terms", "agent", "agent", size=64)
 BY_NODE = Axis("terms", "node", "node", size=64)
 BY_RUN = Axis("terms", "run_id", "run", size=20)
 BY_SOURCE = Axis("terms", "source", "source", size=5)
+BY_WORKER = Axis("terms", "worker_id", "worker", size=64)
 
 DASHBOARDS: dict[str, str] = {
     "training": "Training",
@@ -90,9 +91,10 @@ PANELS: tuple[Panel, ...] = (
           "duration_s", STEP, group=BY_SOURCE, description="Wall time of each benchmark run."),
     Panel("worker-count", "benchmark", "Benchmark worker count", "benchmarks", "line", "max", "workers",
           STEP, group=BY_SOURCE, description="Workers that executed the run's tasks."),
-    Panel("reads-per-worker", "benchmark", "Reads/s per worker", "benchmarks", "line", "avg",
-          "reads_per_s_per_worker", STEP, group=BY_SOURCE,
-          description="Operations per second divided by the number of workers."),
+    Panel("reads-per-worker", "benchmark", "Reads/s per worker", "workers", "line", "avg", "reads_per_s",
+          STEP, group=BY_WORKER,
+          description="Reads per second each benchmark worker sustained on its tasks (its access logs), "
+                      "one line per worker: scaling out shows as more lines, a slow worker as a low one."),
 )
 
 

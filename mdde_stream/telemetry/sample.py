@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from mdde_stream.events import (
+    AccessLog,
     ActionKind,
     ActionResult,
     BenchmarkResult,
@@ -88,10 +89,21 @@ def sample_run(
                 storage={n: len(alloc[n]) for n in nodes}, terminated=step == steps - 1,
             ))
             if bench:
+                request_id, workers, tasks = new_event_id(), rng.randint(1, 4), 4
+                duration = round(rng.uniform(0.5, 2.0), 3)
+                for t in range(tasks):  # each cell's reads dealt over the tasks, remainder to task 0
+                    part = {n: {f: c // tasks + (c % tasks if t == 0 else 0) for f, c in r.items()}
+                            for n, r in reads.items()}
+                    events.append(AccessLog(
+                        **common, request_id=request_id, task_index=t, task_count=tasks,
+                        worker_id=f"worker-{t % workers}", reads=part,
+                        operations=sum(sum(r.values()) for r in part.values()), started_at=clock, finished_at=clock,
+                        duration_s=round(duration * rng.uniform(0.2, 0.3), 3),
+                    ))
                 events.append(BenchmarkResult(
-                    **common, request_id=new_event_id(), source="simulated", throughput=throughput,
+                    **common, request_id=request_id, source="simulated", throughput=throughput,
                     reads=reads, node_reads=node_reads, operations=sum(node_reads.values()),
-                    duration_s=round(rng.uniform(0.5, 2.0), 3), workers=rng.randint(1, 4),
+                    duration_s=duration, workers=workers,
                 ))
                 events.append(EstimatorResult(
                     **common, request_id=new_event_id(), throughput=throughput * rng.uniform(0.9, 1.1),

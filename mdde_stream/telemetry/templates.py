@@ -57,6 +57,10 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "request_id": KEYWORD, "source": KEYWORD, "node": KEYWORD, "fragment": KEYWORD,
         "reads": LONG, "read_share": DOUBLE,
     },
+    "workers": {
+        "request_id": KEYWORD, "worker_id": KEYWORD, "task_index": INTEGER, "task_count": INTEGER,
+        "operations": LONG, "duration_s": DOUBLE, "reads_per_s": DOUBLE, "missing": LONG,
+    },
     "telemetry": {"source": KEYWORD, "metric": KEYWORD, "value": DOUBLE, "tags": {"type": "object", "dynamic": True}},
 }
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mdde_stream.events import ActionKind, ActionResult, BenchmarkResult, StepCompleted, Telemetry
+from mdde_stream.events import AccessLog, ActionKind, ActionResult, BenchmarkResult, StepCompleted, Telemetry
 from mdde_stream.telemetry.documents import KINDS, EpisodeBaselines, documents_by_kind, documents_for
 from mdde_stream.telemetry.sample import sample_run
 from mdde_stream.telemetry.templates import COMMON, FIELDS, field_type, index_template, mapping
@@ -36,6 +36,24 @@ def test_step_fans_out_per_agent_node_and_fragment() -> None:
     assert {d.id for d in docs} == {d.id for d in documents_for(event)}, "ids must not depend on state"
     assert len({d.id for d in docs}) == len(docs)
     assert all(d.id.startswith(event.event_id) for d in docs)
+
+
+def test_an_access_log_is_one_worker_document_with_its_rate() -> None:
+    log = AccessLog(run_id="r", episode=1, step=5, ts=TS, request_id="q", task_index=2, task_count=8,
+                    worker_id="worker-1", reads={"n0": {"f0": 300}, "n1": {"f1": 100}}, operations=400,
+                    started_at=TS, finished_at=TS, duration_s=0.5, missing=3)
+    (doc,) = documents_for(log)
+    assert doc.kind == "workers" and doc.id == log.event_id
+    assert doc.source["worker_id"] == "worker-1" and doc.source["step"] == 5
+    assert doc.source["reads_per_s"] == pytest.approx(800.0) and doc.source["missing"] == 3
+    assert set(doc.source) <= set(COMMON) | set(FIELDS["workers"]), "every field is in the template"
+
+
+def test_the_sample_run_has_one_worker_line_per_worker() -> None:
+    docs = documents_by_kind(sample_run("r", episodes=1, steps=6, benchmark_every=2, seed=4))["workers"]
+    benchmark_steps = {d["step"] for d in docs}
+    assert benchmark_steps == {0, 2, 4}
+    assert all(d["reads_per_s"] > 0 for d in docs) and len({d["worker_id"] for d in docs}) >= 1
 
 
 def test_index_is_dated_by_event_time_in_utc() -> None:
