@@ -18,12 +18,15 @@ from mdde_stream.bus import open_bus
 from mdde_stream.bus.topics import ensure_topics
 from mdde_stream.config import Settings
 from mdde_stream.policies import make_policy
+from mdde_stream.replay import Selection, read_episodes
+from mdde_stream.replay.verify import verify_episode
 from tests.conftest import data_node_urls, require_kafka, require_redis
 
 pytestmark = pytest.mark.integration
 
 
-def test_real_benchmark_steps_measure_the_current_allocation(tmp_path: Path) -> None:
+def real_stack_settings(tmp_path: Path, topic_tag: str) -> tuple[Settings, str]:
+    """Settings on the running stack (Kafka, registry Redis, every data node) with fresh topics, and the tag."""
     kafka = require_kafka()
     state = require_redis()
     urls = data_node_urls()
@@ -31,9 +34,15 @@ def test_real_benchmark_steps_measure_the_current_allocation(tmp_path: Path) -> 
         require_redis(url)
     tag = uuid.uuid4().hex[:8]
     settings = Settings(
-        data_dir=tmp_path, bus=kafka, state=state, data_nodes=",".join(urls), topic_prefix=f"envreal{tag}",
+        data_dir=tmp_path, bus=kafka, state=state, data_nodes=",".join(urls), topic_prefix=f"{topic_tag}{tag}",
         benchmark_node_rates="1000",
     )
+    return settings, tag
+
+
+def test_real_benchmark_steps_measure_the_current_allocation(tmp_path: Path) -> None:
+    settings, tag = real_stack_settings(tmp_path, "envreal")
+    state = settings.state
     with open_bus(settings=settings) as bus:
         ensure_topics(bus, settings)
         services = LocalServices(settings, workers=1, log_dir=tmp_path / "logs").start()
@@ -80,17 +89,9 @@ def test_remote_stage_has_the_registry_service_move_the_data(tmp_path: Path) -> 
     from mdde_stream.benchmark.client import settings_env
     from mdde_stream.datanodes import DataNodes, RecordSpec
 
-    kafka = require_kafka()
-    state = require_redis()
-    urls = data_node_urls()
-    for url in urls:
-        require_redis(url)
-    tag = uuid.uuid4().hex[:8]
+    settings, tag = real_stack_settings(tmp_path, "envrr")
+    state = settings.state
     prefix = f"test:envremotereal:{tag}"
-    settings = Settings(
-        data_dir=tmp_path, bus=kafka, state=state, data_nodes=",".join(urls), topic_prefix=f"envrr{tag}",
-        benchmark_node_rates="1000",
-    )
     records, operations = 400, 2_000
     log = (tmp_path / "registry.log").open("ab")
     with open_bus(settings=settings) as bus:
@@ -130,6 +131,14 @@ def test_remote_stage_has_the_registry_service_move_the_data(tmp_path: Path) -> 
                         break
                 assert not np.array_equal(np.asarray(env.allocation), snapshot), "greedy copied fragments"
             check.close()
+            env.close()
+            # Both recorded episodes rebuild exactly: actions and verdicts re-applied in-process, the
+            # real benchmark's recorded results fed back in place of a rerun.
+            episodes = read_episodes(bus, Selection(run_id=env.run_id), settings)
+            assert len(episodes) == 2
+            for recording in episodes:
+                report = verify_episode(recording, settings)
+                assert report.ok, report
         finally:
             if env is not None:
                 env.close()
