@@ -84,10 +84,14 @@ def test_an_actor_started_elsewhere_joins_the_learner_by_prefix(tmp_path) -> Non
         external.wait(60)
         output = log.read_text()
         assert external.returncode == 0, output[-2000:]
-        by_actor = RedisReplay(client, prefix, capacity=400).pushed_by()
+        replay = RedisReplay(client, prefix, capacity=400)
+        by_actor = replay.pushed_by()
         assert sorted(by_actor) == ["0", "1"], by_actor  # claimed indices: no two actors share a seed
         assert min(by_actor.values()) > 0 and sum(by_actor.values()) >= config.total_steps
-        assert sorted(result.stats.episodes_by_actor) == [0, 1]
+        # Both finished episodes; the external actor may report its last one after the learner's final
+        # drain (the learner does not wait for processes it did not start), so count what is left too.
+        late = {int(report["actor"]) for report in replay.drain_returns()}
+        assert set(result.stats.episodes_by_actor) | late == {0, 1}
     finally:
         if external.poll() is None:
             external.kill()
