@@ -26,17 +26,13 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, Record, TopicPartition
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionSubmitted, ShuffleCompleted, ShuffleRequested
-from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, open_registry
+from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, open_data_nodes, open_registry
 from consumers.runtime import LoopService, serve
-
-if TYPE_CHECKING:
-    from mdde_stream.datanodes import DataNodes
 
 logger = logging.getLogger(__name__)
 
@@ -183,24 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def data_nodes_for(settings: Settings, args: argparse.Namespace) -> "DataNodes | None":
-    """The configured data nodes, in the fragmenter's node order (None when there are none)."""
-    if args.no_data or not settings.data_node_urls:
-        return None
-    from mdde_stream.datanodes import DataNodes, RecordSpec
-    from mdde_stream.registry import fragment_layout
-
-    node_ids = list(fragment_layout(args.records, args.nodes, args.fragments)[2])
-    spec = RecordSpec.preset(args.record_shape, record_count=args.records)
-    return DataNodes.from_settings(settings, node_ids, spec)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
+    data_nodes = None if args.no_data else open_data_nodes(
+        settings, args.nodes, args.fragments, args.records, args.record_shape
+    )
     registry = open_registry(
-        settings, args.nodes, args.fragments, args.records, data_nodes=data_nodes_for(settings, args),
-        prefix=args.prefix, reuse=not args.fresh,
+        settings, args.nodes, args.fragments, args.records, data_nodes=data_nodes, prefix=args.prefix,
+        reuse=not args.fresh,
     )
     try:
         return serve(

@@ -43,7 +43,7 @@ from mdde_stream.events import (
     trusted_event,
     utc_now,
 )
-from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, fragment_layout, open_registry
+from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, fragment_layout, open_data_nodes, open_registry
 
 logger = logging.getLogger(__name__)
 
@@ -266,13 +266,10 @@ class MddeParallelEnv(ParallelEnv):
         The registry loads the records on them and moves fragments before each real benchmark; with the
         remote stage that is the registry service's job, and estimate/simulated modes need no data.
         """
-        if cfg.benchmark != "real" or cfg.stage != "local" or not self.settings.data_node_urls:
+        if cfg.benchmark != "real" or cfg.stage != "local":
             return None
-        from mdde_stream.datanodes import DataNodes, RecordSpec
-
         shape = "large" if cfg.workload.endswith("-large") else "default"
-        node_ids = list(fragment_layout(cfg.records, cfg.nodes, cfg.fragments)[2])
-        return DataNodes.from_settings(self.settings, node_ids, RecordSpec.preset(shape, record_count=cfg.records))
+        return open_data_nodes(self.settings, cfg.nodes, cfg.fragments, cfg.records, shape)
 
     def _fields(self, agent_index: int, action: int) -> tuple[ActionKind, str | None, str | None, str | None]:
         d = self.scenario.decode(agent_index, action)

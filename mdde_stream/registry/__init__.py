@@ -4,7 +4,7 @@ from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Code, Move, Verdict, validate
 from mdde_stream.registry.fragmenter import fragment_layout
 from mdde_stream.registry.memory import MemoryStore
-from mdde_stream.registry.service import SERVICE_REGISTRY_PREFIX, Registry, open_registry, open_store
+from mdde_stream.registry.service import SERVICE_REGISTRY_PREFIX, Registry, open_data_nodes, open_registry, open_store
 
 
 def __getattr__(name: str) -> object:
@@ -27,6 +27,7 @@ __all__ = [
     "StoreError",
     "Verdict",
     "fragment_layout",
+    "open_data_nodes",
     "open_registry",
     "open_store",
     "validate",

@@ -213,9 +213,8 @@ class Registry:
         phys, target = self.store.physical_matrix(), self.store.matrix()
         moves = self.store.pending_moves()
         expected = phys.copy()
-        nodes, frags = {n: i for i, n in enumerate(self.node_ids)}, {f: i for i, f in enumerate(self.fragment_ids)}
         for move in moves:
-            expected[nodes[move.target], frags[move.fragment]] = move.kind is ActionKind.COPY
+            expected[self._nidx[move.target], self._fidx[move.fragment]] = move.kind is ActionKind.COPY
         if np.array_equal(expected, target):
             return self.shuffle()
         self.store.drain_moves()
@@ -257,6 +256,18 @@ def open_store(settings: Settings, prefix: str = SERVICE_REGISTRY_PREFIX) -> All
 
         return RedisStore(url, prefix=prefix)
     raise StoreError(f"unsupported state URL {url!r}: use redis://host:port/db, or leave MDDE_STATE empty")
+
+
+def open_data_nodes(
+    settings: Settings, node_count: int, fragment_count: int, record_count: int, shape: str = "default"
+) -> "DataNodes | None":
+    """The configured data nodes (``MDDE_DATA_NODES``) in the fragmenter's node order, or None without any."""
+    if not settings.data_node_urls:
+        return None
+    from mdde_stream.datanodes import DataNodes, RecordSpec
+
+    node_ids = list(fragment_layout(record_count, node_count, fragment_count)[2])
+    return DataNodes.from_settings(settings, node_ids, RecordSpec.preset(shape, record_count=record_count))
 
 
 def open_registry(
