@@ -292,6 +292,9 @@ def edge_cases_command(
                                   help="fragmenter: 'thesis' (blocks on w0, w2, w3, w1, as Table 5.3 shows) | 'node'"),
 ) -> None:
     """Reproduce the thesis's starving and greedy edge cases (§5.2) and write tables, plots and JSON."""
+    typer.echo(f"configuration: benchmark={benchmark} runs={runs} operations={operations} records={records} "
+               f"clients={clients} seed={seed} cases={','.join(case)} grouping={grouping} numbering={numbering} "
+               f"(stored in {out / 'edge_cases.json'})")
     try:
         doc = run_edge_cases(benchmark, runs, out, operations=operations, records=records, clients=clients,
                              seed=seed, cases=tuple(case), workers=workers, key_prefix=key_prefix,

@@ -8,7 +8,7 @@ not deep inside a step. Hosts are not configured here: bus and state URLs defaul
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -85,3 +85,14 @@ class EnvConfig(BaseModel):
         if self.service_rates is not None and len(self.service_rates) != self.nodes:
             raise ValueError(f"service_rates has {len(self.service_rates)} entries for {self.nodes} nodes")
         return self
+
+
+def default_of(name: str) -> Any:
+    """The default of ``EnvConfig.<name>``: the one place the thesis's Table 5.5 lives. Commands take
+    their option defaults from here instead of repeating the numbers."""
+    return EnvConfig.model_fields[name].get_default(call_default_factory=False)
+
+
+def describe(config: BaseModel) -> str:
+    """One line of ``field=value`` pairs: what a command prints as its effective configuration."""
+    return " ".join(f"{k}={v}" for k, v in config.model_dump(mode="json").items() if v is not None)
