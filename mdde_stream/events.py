@@ -25,13 +25,31 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-NonNegInt = Annotated[int, Field(ge=0)]
+NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
+"""Counts and offsets: non-negative and within 64 bits (a 10^30 from the network is refused)."""
+StepInt = Annotated[int, Field(ge=0, le=10**9)]
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""Run ids name files (reports, exports) and keys: letters, digits and ``._:-``, up to 128."""
+RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+"""Event, request, agent, node and fragment ids: bounded so no id can blow up an index or a key."""
+MAX_BENCHMARK_OPERATIONS = 10_000_000
+"""Reads in one benchmark request (the thesis runs 100,000): bounds what one request can cost."""
+MAX_BENCHMARK_TASKS = 1_024
+MAX_RECORDS = 10_000_000
+MAX_EVENT_BYTES = 512 * 1024
+"""Largest record a consumer decodes; a legitimate event of 16 nodes × 200 fragments is ~100 KB."""
+MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+"""Bytes of a bad record kept in its dead letter (with its size and hash), so a letter stays far
+below the broker's 1 MB message limit whatever arrived."""
+MAX_REASON_CHARS = 4_000
 
 
 class Event(BaseModel):
     """Fields common to every event; subclasses fix ``schema_name`` and ``version``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # Floats must be finite: NaN/Infinity are not JSON and no consumer can use them.
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     SCHEMA: ClassVar[str] = "event"
     VERSION: ClassVar[int] = 1
@@ -39,10 +57,10 @@ class Event(BaseModel):
 
     schema_name: str = Field(alias="schema")
     version: int
-    event_id: str = Field(default_factory=new_event_id, min_length=1)
-    run_id: str = Field(min_length=1)
-    episode: NonNegInt = 0
-    step: NonNegInt = 0
+    event_id: Id = Field(default_factory=new_event_id)
+    run_id: RunId
+    episode: StepInt = 0
+    step: StepInt = 0
     ts: datetime = Field(default_factory=utc_now)
 
     def __init__(self, **data: Any) -> None:
@@ -95,8 +113,8 @@ class ActionSubmitted(Event):
     SCHEMA: ClassVar[str] = "action"
     TOPIC: ClassVar[str] = "actions"
 
-    agent: str
-    agent_index: NonNegInt
+    agent: Id
+    agent_index: int = Field(ge=0, le=4096)
     action_index: NonNegInt = Field(description="raw index in the agent's discrete action space")
     kind: ActionKind
     fragment: str | None = None
@@ -111,8 +129,8 @@ class ActionResult(Event):
     SCHEMA: ClassVar[str] = "action-result"
     TOPIC: ClassVar[str] = "action-results"
 
-    action_event_id: str
-    agent: str
+    action_event_id: Id
+    agent: Id
     agent_index: NonNegInt
     action_index: NonNegInt = 0
     kind: ActionKind
@@ -201,13 +219,13 @@ class BenchmarkRequested(Event):
     SCHEMA: ClassVar[str] = "benchmark-request"
     TOPIC: ClassVar[str] = "benchmark.requests"
 
-    request_id: str = Field(default_factory=new_event_id)
-    workload: str = "uniform"
-    record_count: int = Field(default=10_000, ge=1)
-    operation_count: int = Field(default=100_000, ge=0)
-    clients: int = Field(default=50, ge=1)
-    seed: int = 0
-    tasks: int = Field(default=8, ge=1)
+    request_id: Id = Field(default_factory=new_event_id)
+    workload: Id = "uniform"
+    record_count: int = Field(default=10_000, ge=1, le=MAX_RECORDS)
+    operation_count: int = Field(default=100_000, ge=0, le=MAX_BENCHMARK_OPERATIONS)
+    clients: int = Field(default=50, ge=1, le=10_000)
+    seed: NonNegInt = 0
+    tasks: int = Field(default=8, ge=1, le=MAX_BENCHMARK_TASKS)
     allocation: dict[str, list[str]] = Field(default_factory=dict)
     data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL (default: MDDE_DATA_NODES in node order)")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves (default: MDDE_BENCHMARK_NODE_RATES)")
@@ -222,16 +240,17 @@ class BenchmarkTask(Event):
     SCHEMA: ClassVar[str] = "benchmark-task"
     TOPIC: ClassVar[str] = "benchmark.tasks"
 
-    request_id: str
-    task_index: NonNegInt
-    task_count: int = Field(ge=1)
-    workload: str
-    record_count: int = Field(ge=1)
-    operation_offset: NonNegInt
-    operation_count: NonNegInt
-    operation_total: NonNegInt = Field(default=0, description="reads of the whole run (0: offset + count)")
-    clients: int = Field(ge=1)
-    seed: int
+    request_id: Id
+    task_index: int = Field(ge=0, lt=MAX_BENCHMARK_TASKS)
+    task_count: int = Field(ge=1, le=MAX_BENCHMARK_TASKS)
+    workload: Id
+    record_count: int = Field(ge=1, le=MAX_RECORDS)
+    operation_offset: int = Field(ge=0, le=MAX_BENCHMARK_OPERATIONS)
+    operation_count: int = Field(ge=0, le=MAX_BENCHMARK_OPERATIONS)
+    operation_total: int = Field(default=0, ge=0, le=MAX_BENCHMARK_OPERATIONS,
+                                 description="reads of the whole run (0: offset + count)")
+    clients: int = Field(ge=1, le=10_000)
+    seed: NonNegInt
     allocation: dict[str, list[str]]
     data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves; absent = unpaced")
@@ -251,10 +270,10 @@ class AccessLog(Event):
     SCHEMA: ClassVar[str] = "access-log"
     TOPIC: ClassVar[str] = "benchmark.access-logs"
 
-    request_id: str
-    task_index: NonNegInt
-    task_count: int = Field(ge=1)
-    worker_id: str
+    request_id: Id
+    task_index: int = Field(ge=0, lt=MAX_BENCHMARK_TASKS)
+    task_count: int = Field(ge=1, le=MAX_BENCHMARK_TASKS)
+    worker_id: Id
     reads: dict[str, dict[str, NonNegInt]]
     operations: NonNegInt
     started_at: datetime
@@ -286,12 +305,12 @@ class EstimateRequested(Event):
     SCHEMA: ClassVar[str] = "estimate-request"
     TOPIC: ClassVar[str] = "estimator.requests"
 
-    request_id: str = Field(default_factory=new_event_id)
+    request_id: Id = Field(default_factory=new_event_id)
     allocation: dict[str, list[str]]
     baseline_reads: dict[str, dict[str, NonNegInt]]
-    baseline_throughput: float = Field(ge=0)
-    j: float = 0.0
-    k: float = 0.7
+    baseline_throughput: float = Field(ge=0, le=1e15)
+    j: float = Field(default=0.0, ge=-1e6, le=1e6)
+    k: float = Field(default=0.7, ge=-1e6, le=1e6)
 
 
 class EstimatorResult(Event):
@@ -323,14 +342,17 @@ class DeadLetter(Event):
     SCHEMA: ClassVar[str] = "dead-letter"
     TOPIC: ClassVar[str] = "dead-letter"
 
-    reason: str
-    error_type: str
+    reason: str = Field(max_length=MAX_REASON_CHARS)
+    error_type: Id
     source_topic: str
     source_partition: int | None = None
     source_offset: int | None = None
     consumer: str = ""
-    payload_b64: str = Field(description="the raw message value, base64")
+    payload_b64: str = Field(description="the raw message value, base64 (its first MAX_DEAD_LETTER_PAYLOAD bytes)")
     key_b64: str | None = None
+    payload_size: NonNegInt | None = Field(default=None, description="bytes of the whole original value")
+    payload_sha256: str | None = Field(default=None, description="hash of the whole original value")
+    payload_truncated: bool = False
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -364,11 +386,23 @@ class EventDecodeError(ValueError):
 
 
 def decode_event(raw: bytes, expected: tuple[type[Event], ...] | None = None) -> Event:
-    """Parse and validate bytes from the bus into the event model named by its ``schema`` field."""
+    """Parse and validate bytes from the bus into the event model named by its ``schema`` field.
+
+    Whatever arrives, the only exception is :class:`EventDecodeError`: too large, too deep, not JSON,
+    not an event, not valid — each with its own ``error_type`` for the dead letter.
+    """
+    if raw is None:
+        raise EventDecodeError("empty record (no value)", "invalid-json")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventDecodeError(f"record of {len(raw):,} bytes exceeds the {MAX_EVENT_BYTES:,}-byte limit", "too-large")
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EventDecodeError(f"not JSON: {exc}", "invalid-json") from None
+        raise EventDecodeError(f"not JSON: {str(exc)[:200]}", "invalid-json") from None
+    except RecursionError:
+        raise EventDecodeError("JSON nested too deeply to decode", "too-deep") from None
+    except (ValueError, TypeError, MemoryError) as exc:  # e.g. an integer literal too long to convert
+        raise EventDecodeError(f"not decodable JSON: {type(exc).__name__}: {str(exc)[:200]}", "invalid-json") from None
     if not isinstance(doc, dict):
         raise EventDecodeError(f"expected a JSON object, got {type(doc).__name__}", "invalid-shape")
     name = doc.get("schema")
@@ -389,6 +423,9 @@ def decode_event(raw: bytes, expected: tuple[type[Event], ...] | None = None) ->
         return cls.model_validate(doc)
     except ValidationError as exc:
         errors = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])[:200] or '<root>'}: {err['msg'][:300]}"
+            for err in exc.errors()[:10]
         )
-        raise EventDecodeError(f"{name} failed validation: {errors}", "validation-error") from None
+        raise EventDecodeError(f"{name} failed validation: {errors}"[:MAX_REASON_CHARS - 100], "validation-error") from None
+    except RecursionError:
+        raise EventDecodeError(f"{name}: a field is nested too deeply to validate", "too-deep") from None

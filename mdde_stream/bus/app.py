@@ -1,21 +1,31 @@
 """Typed layer over the raw bus: events in, events out, bad input to the dead-letter topic.
 
 A service reads as: ``EventConsumer`` (topics + accepted event types) -> processing -> ``EventProducer``.
-A message that fails validation never stops a consumer: it is forwarded whole to
-``mdde.dead-letter`` with the reason, and its offset is committed with the good ones, so nothing else
+A message that fails validation never stops a consumer: it is forwarded to ``mdde.dead-letter`` with
+the reason (whole, or its first 64 KiB with its size and hash when it is larger), and its offset is committed with the good ones, so nothing else
 is lost or redelivered forever.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from typing import Generic, Iterable, TypeVar
 
 from mdde_stream.bus.base import Bus, Consumer, OffsetReset, Producer, Record, TopicPartition, UnknownTopicError
 from mdde_stream.config import Settings, get_settings
-from mdde_stream.events import DeadLetter, Event, EventDecodeError, decode_event
+from mdde_stream.events import (
+    MAX_DEAD_LETTER_PAYLOAD,
+    MAX_REASON_CHARS,
+    RUN_ID_PATTERN,
+    DeadLetter,
+    Event,
+    EventDecodeError,
+    decode_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,16 +118,22 @@ class EventConsumer(Generic[E]):
 
     def dead_letter(self, record: Record, reason: str, error_type: str = "processing-error") -> None:
         """Forward a record to the dead-letter topic with the reason, keeping its raw bytes."""
+        value = record.value or b""
+        kept = value[:MAX_DEAD_LETTER_PAYLOAD]
+        key = record.key[:1024] if record.key is not None else None
         letter = DeadLetter(
             run_id=_run_id_hint(record),
-            reason=reason,
-            error_type=error_type,
+            reason=reason[:MAX_REASON_CHARS],
+            error_type=error_type[:200] or "processing-error",
             source_topic=record.topic,
             source_partition=record.partition,
             source_offset=record.offset,
             consumer=self.group_id,
-            payload_b64=base64.b64encode(record.value).decode(),
-            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+            payload_b64=base64.b64encode(kept).decode(),
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
+            payload_size=len(value),
+            payload_sha256=hashlib.sha256(value).hexdigest(),
+            payload_truncated=len(kept) < len(value),
         )
         self._dlq.produce(self.settings.topic(DeadLetter.TOPIC), letter.to_bytes(), key=letter.key)
         self.dead_lettered += 1
@@ -164,10 +180,16 @@ def follow_from_end(bus: Bus, topic: str, group_id: str) -> Consumer:
 
 
 def _run_id_hint(record: Record) -> str:
-    """The run a bad record probably belongs to (its key), so dead letters stay near their run."""
+    """The run a bad record probably belongs to (its key, when that is a valid run id), so dead
+    letters stay near their run; anything else is "unknown"."""
     if record.key:
         try:
-            return record.key.decode()[:200] or "unknown"
+            hint = record.key.decode()
         except UnicodeDecodeError:
-            pass
+            return "unknown"
+        if _RUN_ID.match(hint):
+            return hint
     return "unknown"
+
+
+_RUN_ID = re.compile(RUN_ID_PATTERN)
