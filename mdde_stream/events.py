@@ -45,14 +45,23 @@ below the broker's 1 MB message limit whatever arrived."""
 MAX_REASON_CHARS = 4_000
 
 
+def _require_identity(schema: dict[str, Any]) -> None:
+    """In the exported JSON Schema, ``schema`` and ``version`` are required: every record on the bus
+    names them, although the models fill them in from their class's literals."""
+    schema["required"] = ["schema", "version", *[f for f in schema.get("required", []) if f not in ("schema", "version")]]
+
+
 class Event(BaseModel):
     """Fields common to every event; subclasses fix ``schema_name`` and ``version``."""
 
     # Floats must be finite: NaN/Infinity are not JSON and no consumer can use them.
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False,
+                              json_schema_extra=lambda schema, _: _require_identity(schema))
 
     SCHEMA: ClassVar[str] = "event"
+    """Derived from the ``schema_name`` literal each subclass declares (one source of truth)."""
     VERSION: ClassVar[int] = 1
+    """Derived from the ``version`` literal each subclass declares."""
     TOPIC: ClassVar[str] = ""
 
     schema_name: str = Field(alias="schema")
@@ -63,17 +72,11 @@ class Event(BaseModel):
     step: StepInt = 0
     ts: datetime = Field(default_factory=utc_now)
 
-    def __init__(self, **data: Any) -> None:
-        data.setdefault("schema", type(self).SCHEMA)
-        data.setdefault("version", type(self).VERSION)
-        super().__init__(**data)
-
-    def model_post_init(self, __context: Any) -> None:
-        cls = type(self)
-        if self.schema_name != cls.SCHEMA:
-            raise ValueError(f"schema is {self.schema_name!r}, expected {cls.SCHEMA!r}")
-        if self.version != cls.VERSION:
-            raise ValueError(f"{cls.SCHEMA} version {self.version} is not supported (expected {cls.VERSION})")
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.SCHEMA = cls.model_fields["schema_name"].default
+        cls.VERSION = cls.model_fields["version"].default
 
     @property
     def key(self) -> str:
@@ -94,6 +97,7 @@ def trusted_event(cls: type[E], values: dict[str, Any]) -> E:
     in-process registry make ~10 per step); anything read from outside goes through ``decode_event``.
     """
     obj = cls.__new__(cls)
+    values = {"schema_name": cls.SCHEMA, "version": cls.VERSION, **values}
     object.__setattr__(obj, "__dict__", values)
     object.__setattr__(obj, "__pydantic_fields_set__", set(values))
     object.__setattr__(obj, "__pydantic_extra__", None)
@@ -110,7 +114,8 @@ class ActionKind(str, Enum):
 class ActionSubmitted(Event):
     """One agent's decision for one step, as the stage hands it to the registry."""
 
-    SCHEMA: ClassVar[str] = "action"
+    schema_name: Literal["action"] = Field("action", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "actions"
 
     agent: Id
@@ -126,7 +131,8 @@ class ActionSubmitted(Event):
 class ActionResult(Event):
     """The registry's verdict on one action; ``code`` follows MDDE's numbering when rejected."""
 
-    SCHEMA: ClassVar[str] = "action-result"
+    schema_name: Literal["action-result"] = Field("action-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "action-results"
 
     action_event_id: Id
@@ -144,14 +150,16 @@ class ShuffleRequested(Event):
     """Ask the registry service to run its shuffle queue: move the data on the data nodes so they
     hold the allocation (the stage sends it before a real benchmark, and only then)."""
 
-    SCHEMA: ClassVar[str] = "shuffle-request"
+    schema_name: Literal["shuffle-request"] = Field("shuffle-request", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "registry.shuffle-requests"
 
 
 class ShuffleCompleted(Event):
     """The registry service's answer: how many queued moves ran, or why the shuffle could not run."""
 
-    SCHEMA: ClassVar[str] = "shuffle-result"
+    schema_name: Literal["shuffle-result"] = Field("shuffle-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "registry.shuffle-results"
 
     request_event_id: str
@@ -162,7 +170,8 @@ class ShuffleCompleted(Event):
 class EpisodeStarted(Event):
     """Everything needed to rebuild an episode from its actions: configuration, layout, baseline."""
 
-    SCHEMA: ClassVar[str] = "episode"
+    schema_name: Literal["episode"] = Field("episode", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "episodes"
 
     seed: int | None = None
@@ -179,7 +188,8 @@ class EpisodeStarted(Event):
 class StepCompleted(Event):
     """Summary of one environment step: what was accepted and what each agent earned."""
 
-    SCHEMA: ClassVar[str] = "step"
+    schema_name: Literal["step"] = Field("step", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "steps"
 
     rewards: dict[str, float]
@@ -216,7 +226,8 @@ class RecordLayout(BaseModel):
 class BenchmarkRequested(Event):
     """Ask for a real or simulated benchmark of the current allocation."""
 
-    SCHEMA: ClassVar[str] = "benchmark-request"
+    schema_name: Literal["benchmark-request"] = Field("benchmark-request", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.requests"
 
     request_id: Id = Field(default_factory=new_event_id)
@@ -237,7 +248,8 @@ class BenchmarkRequested(Event):
 class BenchmarkTask(Event):
     """One slice of a benchmark run, executed by any worker of the benchmark group."""
 
-    SCHEMA: ClassVar[str] = "benchmark-task"
+    schema_name: Literal["benchmark-task"] = Field("benchmark-task", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.tasks"
 
     request_id: Id
@@ -267,7 +279,8 @@ class BenchmarkTask(Event):
 class AccessLog(Event):
     """Reads a worker performed for one task, aggregated per node × fragment."""
 
-    SCHEMA: ClassVar[str] = "access-log"
+    schema_name: Literal["access-log"] = Field("access-log", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.access-logs"
 
     request_id: Id
@@ -285,7 +298,8 @@ class AccessLog(Event):
 class BenchmarkResult(Event):
     """The thesis's ⟨τ, N, R⟩: throughput, nodes, reads per fragment per node."""
 
-    SCHEMA: ClassVar[str] = "benchmark-result"
+    schema_name: Literal["benchmark-result"] = Field("benchmark-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.results"
 
     request_id: str
@@ -302,7 +316,8 @@ class BenchmarkResult(Event):
 class EstimateRequested(Event):
     """Ask the estimator for ⟨τ′, R′⟩ of an allocation given the latest baseline."""
 
-    SCHEMA: ClassVar[str] = "estimate-request"
+    schema_name: Literal["estimate-request"] = Field("estimate-request", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "estimator.requests"
 
     request_id: Id = Field(default_factory=new_event_id)
@@ -314,7 +329,8 @@ class EstimateRequested(Event):
 
 
 class EstimatorResult(Event):
-    SCHEMA: ClassVar[str] = "estimator-result"
+    schema_name: Literal["estimator-result"] = Field("estimator-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "estimator.results"
 
     request_id: str
@@ -328,7 +344,8 @@ class EstimatorResult(Event):
 class Telemetry(Event):
     """Free-form metrics (learner losses, returns, worker counters) with string tags."""
 
-    SCHEMA: ClassVar[str] = "telemetry"
+    schema_name: Literal["telemetry"] = Field("telemetry", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "telemetry"
 
     source: str
@@ -339,7 +356,8 @@ class Telemetry(Event):
 class DeadLetter(Event):
     """A message that could not be processed, kept whole with the reason."""
 
-    SCHEMA: ClassVar[str] = "dead-letter"
+    schema_name: Literal["dead-letter"] = Field("dead-letter", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "dead-letter"
 
     reason: str = Field(max_length=MAX_REASON_CHARS)

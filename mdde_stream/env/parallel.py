@@ -321,7 +321,7 @@ class MddeParallelEnv(ParallelEnv):
             a = chosen[i]
             kind, frag, src, tgt = fields[i][a]
             out.append(trusted_event(ActionSubmitted, {
-                "schema_name": "action", "version": 1, "event_id": new_id(), "run_id": run_id,
+                "event_id": new_id(), "run_id": run_id,
                 "episode": episode, "step": step, "ts": now, "agent": agent, "agent_index": i,
                 "action_index": a, "kind": kind, "fragment": frag, "source": src, "target": tgt, "step_size": n,
             }))
@@ -343,7 +343,7 @@ class MddeParallelEnv(ParallelEnv):
         n_skip = sum(skipped)
         alloc = self._allocation
         summary = trusted_event(StepCompleted, {
-            "schema_name": "step", "version": 1, "event_id": self._new_id(), "run_id": self.run_id,
+            "event_id": self._new_id(), "run_id": self.run_id,
             "episode": self.episode, "step": step, "ts": utc_now(), "rewards": rewards,
             "actions": dict(zip(self.possible_agents, chosen)),
             "accepted": n_acc - sum(a and s for a, s in zip(accepted, skipped)), "rejected": len(results) - n_acc,
@@ -391,11 +391,11 @@ class MddeParallelEnv(ParallelEnv):
         if m.source == "estimate":
             base = imbalance(self.initial.node_reads) if self.initial is not None else 0.0
             return trusted_event(EstimatorResult, {
-                "schema_name": EstimatorResult.SCHEMA, "version": EstimatorResult.VERSION, **common, "imbalance_baseline": base, "imbalance_current": imbalance(m.node_reads)})
+                **common, "imbalance_baseline": base, "imbalance_current": imbalance(m.node_reads)})
         if m.source == "simulated":
             duration = m.total_reads / m.throughput if m.throughput > 0 else 0.0
             return trusted_event(BenchmarkResult, {
-                "schema_name": BenchmarkResult.SCHEMA, "version": BenchmarkResult.VERSION, **common, "source": "simulated", "operations": m.total_reads, "duration_s": duration, "workers": 0})
+                **common, "source": "simulated", "operations": m.total_reads, "duration_s": duration, "workers": 0})
         return None
 
     def _flush(self) -> None:

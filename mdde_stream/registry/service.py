@@ -59,8 +59,6 @@ class Registry:
         return [
             # Every value comes from a validated action or from this registry: no re-validation.
             trusted_event(ActionResult, {
-                "schema_name": ActionResult.SCHEMA,
-                "version": ActionResult.VERSION,
                 "event_id": new_event_id(),
                 "run_id": a.run_id,
                 "episode": a.episode,
