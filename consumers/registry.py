@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
-from mdde_stream.bus.base import Bus, Record, TopicPartition
+from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionSubmitted, ShuffleCompleted, ShuffleRequested
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, open_data_nodes, open_registry
@@ -50,13 +50,6 @@ class PendingStep:
 
     def complete(self) -> bool:
         return len(self.actions) >= self.size
-
-    def min_offset(self) -> dict[TopicPartition, int]:
-        out: dict[TopicPartition, int] = {}
-        for d in self.actions.values():
-            tp = d.record.tp
-            out[tp] = min(out.get(tp, d.record.offset), d.record.offset)
-        return out
 
 
 class RegistryService(LoopService):
@@ -116,7 +109,6 @@ class RegistryService(LoopService):
         ]
         if not ready and not shuffles and self.consumer.dead_lettered == dead_before:
             return 0
-        done: list[Record] = []
         for key in ready:
             step = self.pending.pop(key)
             if not step.complete():
@@ -126,14 +118,12 @@ class RegistryService(LoopService):
                 )
             actions = [d.event for d in step.actions.values()]
             self.producer.send_all(self.registry.apply_actions(actions))
-            done.extend(d.record for d in step.actions.values())
             self.steps_applied += 1
             self.actions_applied += len(actions)
         for d in shuffles:  # after the steps: a stage asks only once its step was answered
             self.producer.send(self._shuffle(d.event))
-            done.append(d.record)
         self.producer.flush()
-        self._commit(done)
+        self._commit()
         return len(ready)
 
     def _shuffle(self, request: ShuffleRequested) -> ShuffleCompleted:
@@ -147,19 +137,12 @@ class RegistryService(LoopService):
         return ShuffleCompleted(run_id=request.run_id, episode=request.episode, step=request.step,
                                 request_event_id=request.event_id, moves=moves, error=error)
 
-    def _commit(self, done: list[Record]) -> None:
-        """Commit what is fully processed, but never past the first action of an incomplete step."""
-        if not self.pending:
-            # Asynchronous: verdicts are deduplicated by action id, so a lost commit only redelivers.
-            self.consumer.commit(asynchronous=True)  # also covers dead-lettered records of this poll
-            return
-        floor: dict[TopicPartition, int] = {}
-        for step in self.pending.values():
-            for tp, off in step.min_offset().items():
-                floor[tp] = min(floor.get(tp, off), off)
-        safe = [r for r in done if r.offset < floor.get(r.tp, r.offset + 1)]
-        if safe:
-            self.consumer.consumer.commit(safe, asynchronous=True)
+    def _commit(self) -> None:
+        """Commit what is fully processed, but never past the first action of an incomplete step.
+
+        Asynchronous: verdicts are deduplicated by action id, so a lost commit only redelivers."""
+        pending = (d.record for step in self.pending.values() for d in step.actions.values())
+        self.consumer.commit_below(pending, asynchronous=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

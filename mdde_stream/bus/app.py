@@ -11,11 +11,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import re
+import time
 from dataclasses import dataclass
-from typing import Generic, Iterable, TypeVar
+from typing import Callable, Generic, Iterable, Sequence, TypeVar
 
-from mdde_stream.bus.base import Bus, Consumer, OffsetReset, Producer, Record, TopicPartition, UnknownTopicError
+from mdde_stream.bus.base import (
+    Bus,
+    BusError,
+    Consumer,
+    OffsetReset,
+    Producer,
+    Record,
+    TopicPartition,
+    UnknownTopicError,
+)
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import (
     MAX_DEAD_LETTER_PAYLOAD,
@@ -148,6 +159,14 @@ class EventConsumer(Generic[E]):
         else:
             self.consumer.commit([d.record for d in deliveries], asynchronous=asynchronous)
 
+    def commit_below(self, pending: Iterable[Record], asynchronous: bool = False) -> None:
+        """Commit everything polled (dead letters included) except from the first ``pending`` record of
+        each partition on: work that is still open comes back after a crash, nothing else does."""
+        floor: dict[TopicPartition, int] = {}
+        for record in pending:
+            floor[record.tp] = min(floor.get(record.tp, record.offset), record.offset)
+        self.consumer.commit_below(floor, asynchronous=asynchronous)
+
     def close(self) -> None:
         try:
             if self._owns_dlq:
@@ -160,6 +179,75 @@ class EventConsumer(Generic[E]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ReplyTimeout(BusError):
+    """Not every reply arrived in time; ``answered`` of ``expected`` did."""
+
+    def __init__(self, answered: int, expected: int, topic: str) -> None:
+        super().__init__(f"{answered} of {expected} replies on {topic}")
+        self.answered, self.expected, self.topic = answered, expected, topic
+
+
+class RequestReply(Generic[E]):
+    """Round trips over the bus: publish requests, then wait for the replies that name them.
+
+    The reply topic is followed from its end before any request goes out, so a fast reply cannot be
+    missed. ``correlate(reply)`` gives the id of the request a reply answers; replies to other requests
+    (or other runs, when ``key`` is set) are skipped without decoding. The remote stage (actions,
+    shuffles) and the benchmark client use it.
+    """
+
+    def __init__(self, bus: Bus, settings: Settings, reply: type[E], correlate: Callable[[E], str], name: str,
+                 key: str | None = None) -> None:
+        self.settings = settings
+        self.reply = reply
+        self.correlate = correlate
+        self.key = key.encode() if key is not None else None
+        self.topic = settings.topic(reply.TOPIC)
+        self._producer = bus.producer()
+        self._replies = follow_from_end(bus, self.topic, f"{name}-{os.getpid()}-{time.time_ns()}")
+
+    def send(self, requests: Sequence[Event], flush_timeout: float = 30.0) -> None:
+        for request in requests:
+            self._producer.produce(self.settings.topic(type(request).TOPIC), request.to_bytes(), key=request.key)
+        self._producer.flush(flush_timeout)
+
+    def wait(self, ids: Sequence[str], timeout_s: float) -> list[E]:
+        """The replies to ``ids``, in their order; raises :class:`ReplyTimeout` after ``timeout_s``."""
+        slot = {request_id: i for i, request_id in enumerate(ids)}
+        replies: list[E | None] = [None] * len(ids)
+        missing = len(ids)
+        deadline = time.monotonic() + timeout_s
+        while missing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ReplyTimeout(len(ids) - missing, len(ids), self.topic)
+            # Ask for exactly what is missing: a batch consumer returns as soon as that many arrived.
+            for record in self._replies.poll(min(remaining, 0.5), max_records=max(missing, 1)):
+                if self.key is not None and record.key != self.key:
+                    continue
+                try:
+                    reply = decode_event(record.value, (self.reply,))
+                except EventDecodeError as exc:
+                    logger.warning("ignoring undecodable record on %s: %s", self.topic, exc.reason)
+                    continue
+                i = slot.get(self.correlate(reply))  # type: ignore[arg-type]
+                if i is not None and replies[i] is None:
+                    replies[i] = reply  # type: ignore[assignment]
+                    missing -= 1
+        return replies  # type: ignore[return-value]
+
+    def call(self, request: Event, request_id: str, timeout_s: float) -> E:
+        """Send one request and wait for its reply."""
+        self.send([request], flush_timeout=timeout_s)
+        return self.wait([request_id], timeout_s)[0]
+
+    def close(self) -> None:
+        try:
+            self._producer.close()
+        finally:
+            self._replies.close()
 
 
 def follow_from_end(bus: Bus, topic: str, group_id: str) -> Consumer:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, KafkaError, KafkaException
 from confluent_kafka import Consumer as _RawConsumer
@@ -326,15 +326,10 @@ class KafkaConsumer(Consumer):
                 continue
             del self._pending_seeks[tp]
 
-    def commit(self, records: Iterable[Record] | None = None, asynchronous: bool = False) -> None:
-        if records is None:
-            offsets = dict(self._positions)
-        else:
-            offsets = {}
-            for r in records:
-                offsets[r.tp] = max(offsets.get(r.tp, 0), r.offset + 1)
-        if not offsets:
-            return
+    def positions(self) -> dict[TopicPartition, int]:
+        return dict(self._positions)
+
+    def _commit_offsets(self, offsets: Mapping[TopicPartition, int], asynchronous: bool) -> None:
         try:
             self._c.commit(
                 offsets=[_RawTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],

@@ -330,3 +330,28 @@ def test_a_killed_consumer_loses_nothing(bus: Bus, unique: str, tmp_path: Path) 
     got = drain(survivor, 60, timeout=40)
     survivor.close()
     assert sorted(int(v) for v in values(got)) == list(range(60))
+
+
+def test_commit_below_keeps_open_work_for_the_next_member(bus: Bus, unique: str) -> None:
+    """Everything polled is committed except from the first pending record of a partition on."""
+    topic = make_topic(bus, unique, partitions=2)
+    with bus.producer() as producer:
+        for i in range(10):
+            producer.produce(topic, f"v{i}".encode(), partition=i % 2)
+        producer.flush()
+    first = bus.consumer(f"g{unique}")
+    first.subscribe([topic])
+    records = drain(first, 10)
+    assert len(records) == 10
+    pending = [r for r in records if r.partition == 0 and r.value in (b"v4", b"v8")]
+    floor = {pending[0].tp: min(r.offset for r in pending)}
+    first.commit_below(floor)
+    committed = first.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)])
+    assert committed[TopicPartition(topic, 0)] == floor[pending[0].tp]  # v4 and what follows come back
+    assert committed[TopicPartition(topic, 1)] == 5  # the other partition is done
+    first.close()
+    second = bus.consumer(f"g{unique}")
+    second.subscribe([topic])
+    again = drain(second, 3)
+    second.close()
+    assert sorted(values(again)) == ["v4", "v6", "v8"]
