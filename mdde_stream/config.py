@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     def data_node_urls(self) -> list[str]:
         return [u.strip() for u in self.data_nodes.split(",") if u.strip()]
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``MDDE_*`` environment variables: what a child process needs to see the same
+        bus, stores and topics (derived from the fields, so a new setting is never forgotten)."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            out[f"MDDE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
     def topic(self, name: str) -> str:
         """Full topic name for a short name such as ``actions`` -> ``mdde.actions``."""
         return f"{self.topic_prefix}.{name}"

@@ -184,6 +184,11 @@ class Bus(abc.ABC):
         """Topic name -> partition count."""
 
     @abc.abstractmethod
+    def group_members(self, group_id: str) -> int:
+        """Live members of ``group_id`` that take part in its assignment (0 while it rebalances):
+        what a command waits on before it sends work to a group of services."""
+
+    @abc.abstractmethod
     def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         """(low, high): first stored offset and the offset the next record will get."""
 

@@ -192,6 +192,14 @@ class EmbeddedBus(Bus):
         with self._admin.lock:
             return dict(self._admin.conn.execute("SELECT name, partitions FROM topics").fetchall())
 
+    def group_members(self, group_id: str) -> int:
+        horizon = time.time() - self.settings.session_timeout_s
+        with self._admin.lock:
+            row = self._admin.conn.execute(
+                "SELECT COUNT(*) FROM members WHERE group_id=? AND heartbeat>=?", (group_id, horizon)
+            ).fetchone()
+        return int(row[0])
+
     def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         with self._admin.lock:
             row = self._admin.conn.execute(

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Iterable, Mapping
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka import Consumer as _RawConsumer
 from confluent_kafka import Producer as _RawProducer
 from confluent_kafka import TopicPartition as _RawTP
@@ -58,6 +58,15 @@ class KafkaBus(Bus):
         self._probe_lock = threading.Lock()
 
     # -- administration -----------------------------------------------------------------------
+    def group_members(self, group_id: str) -> int:
+        try:
+            desc = self._admin.describe_consumer_groups([group_id])[group_id].result(timeout=10)
+        except KafkaException:
+            return 0  # the group does not exist (yet)
+        if desc.state != ConsumerGroupState.STABLE:
+            return 0
+        return sum(1 for m in desc.members if m.assignment and m.assignment.topic_partitions)
+
     def create_topics(self, specs: Iterable[TopicSpec]) -> None:
         existing = self.list_topics()
         wanted = [s for s in specs if s.name not in existing]

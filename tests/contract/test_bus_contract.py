@@ -355,3 +355,24 @@ def test_commit_below_keeps_open_work_for_the_next_member(bus: Bus, unique: str)
     again = drain(second, 3)
     second.close()
     assert sorted(values(again)) == ["v4", "v6", "v8"]
+
+
+def test_group_members_counts_live_members_of_a_group(bus: Bus, unique: str) -> None:
+    """Commands wait on a service group through the contract, on either bus."""
+    topic = make_topic(bus, unique, partitions=4)
+    group = f"g{unique}"
+    assert bus.group_members(group) == 0
+    members = [bus.consumer(group) for _ in range(2)]
+    for consumer in members:
+        consumer.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while bus.group_members(group) < 2 and time.monotonic() < deadline:
+        for consumer in members:
+            consumer.poll(0.1)
+    assert bus.group_members(group) == 2
+    members[0].close()
+    deadline = time.monotonic() + 30
+    while bus.group_members(group) != 1 and time.monotonic() < deadline:
+        members[1].poll(0.1)
+    assert bus.group_members(group) == 1
+    members[1].close()
