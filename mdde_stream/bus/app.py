@@ -159,6 +159,15 @@ class EventConsumer(Generic[E]):
         else:
             self.consumer.commit([d.record for d in deliveries], asynchronous=asynchronous)
 
+    def rewind(self) -> None:
+        """Go back to the committed offsets: everything polled since then is read again (after an
+        infrastructure failure, so that no polled-but-unprocessed record is lost)."""
+        parts = self.consumer.assignment()
+        committed = self.consumer.committed(parts) if parts else {}
+        for tp in parts:
+            offset = committed.get(tp)
+            self.consumer.seek(tp, offset if offset is not None else 0)
+
     def commit_below(self, pending: Iterable[Record], asynchronous: bool = False) -> None:
         """Commit everything polled (dead letters included) except from the first ``pending`` record of
         each partition on: work that is still open comes back after a crash, nothing else does."""

@@ -106,7 +106,7 @@ class InProcessStage(RegistryStage):
 
 
 class RemoteStage(RegistryStage):
-    """Talks to the registry service (``consumers/registry.py``) over the bus."""
+    """Talks to the registry service (``mdde_stream/services/registry.py``) over the bus."""
 
     publishes_actions = True
 
