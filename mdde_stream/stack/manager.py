@@ -68,7 +68,7 @@ def build_services(settings: Settings, groups: Iterable[str] = GROUPS) -> list[S
     if "kafka" in selected:
         services.append(KafkaBroker(layout, settings.kafka_port, settings.kafka_controller_port, settings.partitions))
     if "elasticsearch" in selected:
-        services.append(ElasticsearchNode(layout, settings.elasticsearch_port))
+        services.append(ElasticsearchNode(layout, settings.elasticsearch_port, settings.stack_java_home))
     return services
 
 

@@ -25,19 +25,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
-from elasticsearch.exceptions import ConnectionError as EsConnectionError
-from elasticsearch.exceptions import TransportError
 
 from mdde_stream.bus.app import Delivery, EventConsumer
 from mdde_stream.bus.base import Bus, BusError, Record
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import Event
 from mdde_stream.telemetry.documents import INDEXED_EVENTS, Doc, EpisodeBaselines, documents_for
+from mdde_stream.telemetry.es_client import ES_ERRORS, RETRYABLE_STATUS, connect, transient
 from mdde_stream.telemetry.templates import apply_retention, ensure_templates, index_prefix_for
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+__all__ = ["Indexer", "IndexerStats", "IndexerStopped", "connect", "indexed_topics", "transient"]
 
 
 class IndexerStopped(RuntimeError):
@@ -57,13 +56,6 @@ class IndexerStats:
 
 def indexed_topics(settings: Settings) -> list[str]:
     return [settings.topic(cls.TOPIC) for cls in INDEXED_EVENTS]
-
-
-def connect(url: str, timeout_s: float = 30.0) -> Elasticsearch:
-    """A client whose own retries are off: the indexer's back-off decides when to try again."""
-    if not url:
-        raise ValueError("no Elasticsearch URL: set MDDE_ELASTICSEARCH (e.g. http://127.0.0.1:9200)")
-    return Elasticsearch(url, timeout=timeout_s, max_retries=0, retry_on_timeout=False)
 
 
 class Indexer:
@@ -195,7 +187,7 @@ class Indexer:
                             (record, f"elasticsearch rejected {info['_id']} in {info['_index']}: "
                                      f"{_reason(info.get('error'))}"),
                         )
-            except (EsConnectionError, TransportError) as exc:
+            except ES_ERRORS as exc:
                 if not transient(exc):
                     raise
                 logger.warning("bulk request failed (%d documents pending): %s", len(pending), exc)
@@ -226,7 +218,7 @@ class Indexer:
         while True:
             try:
                 return fn()
-            except (EsConnectionError, TransportError) as exc:
+            except ES_ERRORS as exc:
                 if not transient(exc):
                     raise
                 attempt += 1
@@ -257,16 +249,8 @@ class Indexer:
         self._last_retention = time.monotonic()
         try:
             apply_retention(self.es, self.prefix, self.retention_days)
-        except (EsConnectionError, TransportError) as exc:
+        except ES_ERRORS as exc:
             logger.warning("retention skipped, elasticsearch unavailable: %s", exc)
-
-
-def transient(exc: Exception) -> bool:
-    """Connection failures, timeouts, 429 and 5xx pass; a 4xx is a bug that retrying will not fix."""
-    if isinstance(exc, EsConnectionError):
-        return True
-    status = getattr(exc, "status_code", None)
-    return not isinstance(status, int) or status in RETRYABLE_STATUS
 
 
 def _reason(error: Any) -> str:
