@@ -19,6 +19,7 @@ import logging
 import re
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -148,6 +149,7 @@ class ElasticsearchNode(Service):
         fetch_classpath(self.layout, launcher_dir() / "es-pom.xml", "elasticsearch", progress)
         fetch_classpath(self.layout, launcher_dir() / "es-netty4-pom.xml", "elasticsearch-netty4", progress)
         self._compile_launcher(source, java_home, progress)
+        self.retire_old_data(progress)
         config = self.home / "config"
         for folder in (config, self.home / "data", self.home / "logs", self.home / "plugins", self.home / "modules"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -205,6 +207,52 @@ class ElasticsearchNode(Service):
             "-cp", f"{self.classes}:{self.lib}/*",
             "EsNode", str(self.home),
         ]
+
+    @property
+    def version_stamp(self) -> Path:
+        """The Elasticsearch version that last prepared this node's data directory."""
+        return self.home / "es-version"
+
+    def running_version(self) -> str | None:
+        """The version the node on our port reports, None when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/_nodes/_local?filter_path=nodes.*.version", timeout=2) as response:
+                nodes = json.load(response).get("nodes", {})
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        versions = [node.get("version") for node in nodes.values()]
+        return str(versions[0]) if versions and versions[0] else None
+
+    def outdated(self) -> str | None:
+        running, wanted = self.running_version(), es_version()
+        if running is None or running == wanted:
+            return None
+        return f"it runs Elasticsearch {running}; the stack now runs {wanted}"
+
+    def retire_old_data(self, progress: Progress = _quiet) -> Path | None:
+        """Move aside a data directory another major version wrote; returns where it went.
+
+        Elasticsearch 9 refuses to start on a 7.x data directory (it reads indices of the previous
+        major only), and this is a local test stack, so its old telemetry is set aside rather than
+        blocking ``stack up``. Data written before the version stamp existed is 7.17's, which kept
+        its node data under ``data/nodes``.
+        """
+        data = self.home / "data"
+        wanted = es_version()
+        if self.version_stamp.is_file():
+            previous: str | None = self.version_stamp.read_text().strip()
+        else:
+            previous = "7.17" if (data / "nodes").is_dir() else None
+        old: Path | None = None
+        if previous and previous.split(".")[0] != wanted.split(".")[0] and data.is_dir() and any(data.iterdir()):
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            old = self.home / f"data-es{previous}-{stamp}"
+            data.rename(old)
+            progress(f"elasticsearch: data of Elasticsearch {previous} moved to {old} ({wanted} cannot read it)")
+            logger.warning("elasticsearch: data of %s moved to %s", previous, old)
+        data.mkdir(parents=True, exist_ok=True)
+        self.version_stamp.write_text(wanted + "\n")
+        return old
 
     def healthy(self) -> bool:
         """GET /_cluster/health answers green or yellow."""

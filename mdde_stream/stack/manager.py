@@ -90,6 +90,14 @@ def start_stack(
 def _start(selected: list[Service], progress: Progress) -> dict[str, ServiceStatus]:
     started = time.monotonic()
 
+    # A server left running by an older version of this stack (e.g. Elasticsearch 7.17) is
+    # restarted, so `stack up` after an upgrade runs what the code now names.
+    for service in selected:
+        reason = service.outdated() if service.pid() is not None else None
+        if reason:
+            progress(f"{service.name}: restarting ({reason})")
+            service.stop()
+
     pending = [s for s in selected if not (s.pid() is not None and s.healthy())]
     for service in selected:
         if service not in pending:

@@ -32,7 +32,7 @@ from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import Event
 from mdde_stream.telemetry.documents import INDEXED_EVENTS, Doc, EpisodeBaselines, documents_for
 from mdde_stream.telemetry.es_client import ES_ERRORS, RETRYABLE_STATUS, connect, transient
-from mdde_stream.telemetry.templates import apply_retention, ensure_templates, index_prefix_for
+from mdde_stream.telemetry.templates import apply_retention, ensure_day_indices, ensure_templates, index_prefix_for
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class Indexer:
         self.stats = IndexerStats()
         self._stop = threading.Event()
         self._last_retention = 0.0
+        self._last_day_indices = 0.0
         self._baselines = EpisodeBaselines(lookup=self._lookup_baseline)
         self._dlq = bus.producer()
         self.consumer: EventConsumer[Event] = EventConsumer(
@@ -99,6 +100,7 @@ class Indexer:
         """Install the index templates (waiting for Elasticsearch if needed), then apply retention."""
         self._retry("install index templates", lambda: ensure_templates(self.es, self.prefix))
         self._maybe_retention(force=True)
+        self._maybe_day_indices(force=True)
         self._started = True
 
     def stop(self) -> None:
@@ -115,6 +117,7 @@ class Indexer:
             while not self._stop.is_set():
                 self.run_once()
                 self._maybe_retention()
+                self._maybe_day_indices()
         except IndexerStopped:
             logger.info("indexer stopped while waiting for Elasticsearch; the batch stays uncommitted")
         return self.stats
@@ -242,6 +245,16 @@ class Indexer:
                              _source=["throughput"], ignore_unavailable=True, allow_no_indices=True)
         hits = res["hits"]["hits"]
         return float(hits[0]["_source"]["throughput"]) if hits else None
+
+    def _maybe_day_indices(self, force: bool = False) -> None:
+        """Hourly: today's and tomorrow's indices exist before their first live event arrives."""
+        if not force and time.monotonic() - self._last_day_indices < 3600:
+            return
+        self._last_day_indices = time.monotonic()
+        try:
+            ensure_day_indices(self.es, self.prefix)
+        except ES_ERRORS as exc:
+            logger.warning("day indices not created ahead, elasticsearch unavailable: %s", exc)
 
     def _maybe_retention(self, force: bool = False) -> None:
         if self.retention_days is None or (not force and time.monotonic() - self._last_retention < 3600):

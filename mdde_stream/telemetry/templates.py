@@ -124,6 +124,37 @@ def ensure_templates(es: Any, prefix: str) -> list[str]:
     return names
 
 
+def day_index(prefix: str, kind: str, day: date) -> str:
+    return f"{prefix}-{kind}-{day:%Y.%m.%d}"
+
+
+def ensure_day_indices(es: Any, prefix: str, now: datetime | None = None) -> list[str]:
+    """Create today's and tomorrow's (UTC) indices of every kind that do not exist yet; returns them.
+
+    Creating an index is a cluster-state update that takes from a fraction of a second to seconds
+    on a busy node; done ahead of time, it stays out of the path of the first live event of a day.
+    """
+    from elasticsearch import BadRequestError  # the telemetry extra; mappings alone need no client
+
+    today = (now or datetime.now(timezone.utc)).date()
+    wanted = [day_index(prefix, kind, day) for day in (today, today + timedelta(days=1)) for kind in KINDS]
+    existing = set(es.indices.get(index=",".join(wanted), ignore_unavailable=True, allow_no_indices=True))
+    created = []
+    for name in wanted:
+        if name in existing:
+            continue
+        try:
+            es.indices.create(index=name)
+        except BadRequestError as exc:  # another indexer of the group created it first
+            if exc.error != "resource_already_exists_exception":
+                raise
+            continue
+        created.append(name)
+    if created:
+        logger.info("created %d day indices ahead of their events", len(created))
+    return created
+
+
 def delete_indices(es: Any, prefix: str) -> list[str]:
     """Delete every index under ``prefix`` by name; returns the names.
 

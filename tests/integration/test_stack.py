@@ -172,10 +172,14 @@ def _index_docs(index: str, count: int) -> Iterator[dict[str, Any]]:
         }
 
 
-def test_elasticsearch_runs_the_pinned_version_matching_the_client(es: Any) -> None:
+def test_elasticsearch_runs_the_pinned_version_matching_the_client(es: Any, settings: Settings) -> None:
     import elasticsearch
 
     from mdde_stream.stack.elasticsearch_node import es_version
+    from mdde_stream.stack.manager import build_services
+
+    [service] = build_services(settings, ["elasticsearch"])
+    assert service.outdated() is None, "`stack up` would restart the running node"
 
     [node] = es.nodes.info(metric="jvm")["nodes"].values()
     assert node["version"] == es_version(), "the running node is not the one compose/local/es-pom.xml names"
