@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     data_nodes: str = ""
     # Telemetry sink: "" -> local files + HTML report; "http://host:9200" -> Elasticsearch.
     elasticsearch: str = ""
+    # Credentials for a secured cluster (production): an API key (the base64 "id:key" form Kibana
+    # shows) or a user name and password, and the CA file that signed its TLS certificate. Secrets
+    # are SecretStr, so they never appear in a repr, a log line or an error message.
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str = ""
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_ca_file: Path | None = None
     # Kibana, only used by `dashboards import`.
     kibana: str = ""
 
@@ -50,6 +57,9 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     elasticsearch_port: int = 9200
+    # JDK for the Elasticsearch node (9.x needs Java 21+); unset -> the newest JDK found
+    # (JAVA_HOME, the `java` on PATH, /usr/lib/jvm/*).
+    stack_java_home: Path | None = None
 
     # Real benchmark node capacity (reads/s per data node): "2000" for every node, or
     # "2000,n3=500" / "n0=1000,n1=3000" per node; 0 means unpaced (raw Redis speed).
