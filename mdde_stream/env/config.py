@@ -64,8 +64,9 @@ class EnvConfig(BaseModel):
     registry_prefix: str | None = Field(
         default=None,
         min_length=1,
-        description="Redis key prefix of the registry state. None: the service's 'mdde:registry' for the remote "
-        "stage; for the local stage a prefix of this run, removed on close, so that environments sharing one "
+        description="Redis key prefix of the registry state. Remote stage: the service's root (None: "
+        "'mdde:registry'); the run's state lives under '<root>:run:<run id>', so concurrent runs are isolated. "
+        "Local stage: None gives a prefix of this run, removed on close, so that environments sharing one "
         "Redis never overwrite each other's state",
     )
     bus: str | None = Field(default=None, description="bus URL; None: Settings.bus")

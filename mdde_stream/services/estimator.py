@@ -75,8 +75,7 @@ class EstimatorService(LoopService):
         batch = self.consumer.poll(self.poll_timeout_s, 500)
         if not batch and self.consumer.dead_lettered == dead_before:
             return 0
-        for delivery in batch:
-            self._handle(delivery)
+        self.handle_each(batch, self._handle)
         self.producer.flush()
         self.consumer.commit()
         return len(batch)
