@@ -44,14 +44,32 @@ def write(tmp_path: Path, payload: object) -> Path:
 
 
 def test_prints_the_estimate_as_json(tmp_path: Path) -> None:
+    """By hand: f1 (20 reads) on n0 (load 40) and n1 (0): n0 takes ceil(20 x 0/40) = 0, n1 all 20.
+    Totals 60/0/20/0 -> 40/20/20/0 of 80: D = 400/80 = 5 -> 240/80 = 3, delta = 2/6,
+    tau' = 8000 x (1 + 1.7/3)."""
     result = runner().invoke(app, ["estimate", "--input", str(write(tmp_path, CASE))])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out == estimate_mapping(CASE)
-    assert out["reads"] == {"n0": {"f0": 40, "f1": 10}, "n1": {"f1": 10}, "n2": {"f2": 20}, "n3": {}}
-    assert out["node_reads"] == {"n0": 50, "n1": 10, "n2": 20, "n3": 0}
-    assert out["imbalance_current"] < out["imbalance_baseline"]
-    assert out["throughput"] > 8000.0
+    assert out["reads"] == {"n0": {"f0": 40, "f1": 0}, "n1": {"f1": 20}, "n2": {"f2": 20}, "n3": {}}
+    assert out["node_reads"] == {"n0": 40, "n1": 20, "n2": 20, "n3": 0}
+    assert (out["imbalance_baseline"], out["imbalance_current"]) == (5.0, 3.0)
+    assert out["throughput"] == pytest.approx(8000.0 * (1 + 1.7 / 3))
+
+
+def test_even_split_is_a_named_option(tmp_path: Path) -> None:
+    result = runner().invoke(app, ["estimate", "--input", str(write(tmp_path, {**CASE, "split": "even"}))])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["reads"]["n0"] == {"f0": 40, "f1": 10}
+
+
+def test_node_order_of_the_input_is_the_node_index(tmp_path: Path) -> None:
+    """Two reads for three empty holders go to the first two nodes as listed in ``allocation``."""
+    case = {"allocation": {"b": ["f0"], "c": ["f0"], "a": ["f0"]}, "baseline_reads": {"a": {"f0": 2}},
+            "baseline_throughput": 10.0}
+    result = runner().invoke(app, ["estimate", "--input", str(write(tmp_path, case))])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["node_reads"] == {"b": 1, "c": 1, "a": 0}
 
 
 @pytest.mark.parametrize(
@@ -63,6 +81,7 @@ def test_prints_the_estimate_as_json(tmp_path: Path) -> None:
         ({**CASE, "allocation": {"n0": ["f0"], "n1": [], "n2": [], "n3": []}}, "no replica"),
         ({**CASE, "extra": 1}, "extra"),
         ({**CASE, "j": -5.0}, "j=-5.0"),
+        ({**CASE, "split": "fair"}, "split"),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "JSON object"),
     ],
