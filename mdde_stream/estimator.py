@@ -59,6 +59,7 @@ import math
 import re
 from collections.abc import Mapping
 from itertools import accumulate, repeat
+from operator import mul
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -106,9 +107,8 @@ def pairwise_gap_sum(node_reads: list[int]) -> int:
     after it, so it enters the sum over unordered pairs with weight 2i - (W - 1); ordered pairs
     (a, b) and (b, a) double that.
     """
-    ordered = sorted(node_reads)
-    last = len(ordered) - 1
-    return 2 * sum((2 * i - last) * r for i, r in enumerate(ordered))
+    last = len(node_reads) - 1
+    return 2 * sum(map(mul, range(-last, last + 1, 2), sorted(node_reads)))
 
 
 def imbalance(node_reads: np.ndarray) -> float:

@@ -281,6 +281,26 @@ def test_fragments_are_dealt_by_replicas_ascending_then_reads_descending() -> No
     np.testing.assert_array_equal(redistribute(alloc, reads), [[20, 6, 0], [0, 4, 30]])
 
 
+def test_full_replication_ends_like_the_thesis_table_5_4_last_row() -> None:
+    """Table 5.4, greedy case, last step (every fragment everywhere): 24967 / 25011 / 25011 / 25011.
+
+    MDDE's ranking puts the least loaded holder last, so with near-equal loads the same node keeps
+    absorbing the ceilings' excess: three nodes end equal and one a few dozen reads lower. The
+    pseudo-code's ascending order and the even split both end within a read or two of 25,000.
+    """
+    rng = np.random.default_rng(3)
+    reads = np.zeros((4, 20), dtype=np.int64)
+    for node, total in enumerate((2929, 4263, 7174, 85634)):  # Table 5.3's baseline, five fragments each
+        reads[node, node * 5 : node * 5 + 5] = rng.multinomial(total, rng.dirichlet(np.ones(5)))
+    full = np.ones((4, 20), dtype=bool)
+    totals = estimate(full, (reads, 1.0)).node_reads
+    assert totals[:3].max() - totals[:3].min() <= 1
+    assert 20 <= totals[:3].min() - totals[3] <= 60
+    for split in ("participation-ascending", "even"):
+        other = estimate(full, (reads, 1.0), split=split).node_reads  # type: ignore[arg-type]
+        assert other.max() - other.min() <= 2
+
+
 def test_new_nodes_without_baseline_reads_and_zero_read_fragments_are_fine() -> None:
     # f0 (10 reads) on n0 and the new n1: both empty, 1/2 each: n0 5, n1 5. f2 (4 reads) on loads
     # 5 / 5: n0 first takes ceil(4 x 0.5) = 2, n1 2. f1 was never read.
