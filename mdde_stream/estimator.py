@@ -286,6 +286,38 @@ def _redistribute_participation(
             rows[second][f] = total - chunk
             continue
         ranked = sorted(nodes, key=by_load, reverse=descending)  # stable: ties keep node order
+        if held and count <= 4:  # unrolled: half the cost of the loop below for 3 or 4 holders
+            if count == 4:
+                a, b, c, d = ranked
+                load_a, load_b, load_c, load_d = loads[a], loads[b], loads[c], loads[d]
+                chunk_a = ceil(total * (load_d / held))
+                chunk_b = ceil(total * (load_c / held))
+                chunk_c = ceil(total * (load_b / held))
+                chunk_d = total - chunk_a - chunk_b - chunk_c
+                if chunk_d >= 0:  # else the loop caps the chunks
+                    loads[a] = load_a + chunk_a
+                    loads[b] = load_b + chunk_b
+                    loads[c] = load_c + chunk_c
+                    loads[d] = load_d + chunk_d
+                    rows[a][f] = chunk_a
+                    rows[b][f] = chunk_b
+                    rows[c][f] = chunk_c
+                    rows[d][f] = chunk_d
+                    continue
+            else:
+                a, b, c = ranked
+                load_a, load_b, load_c = loads[a], loads[b], loads[c]
+                chunk_a = ceil(total * (load_c / held))
+                chunk_b = ceil(total * (load_b / held))
+                chunk_c = total - chunk_a - chunk_b
+                if chunk_c >= 0:
+                    loads[a] = load_a + chunk_a
+                    loads[b] = load_b + chunk_b
+                    loads[c] = load_c + chunk_c
+                    rows[a][f] = chunk_a
+                    rows[b][f] = chunk_b
+                    rows[c][f] = chunk_c
+                    continue
         before = list(map(by_load, ranked))  # participations are fixed before any chunk is dealt
         left = total
         even = 1.0 / count

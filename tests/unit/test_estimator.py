@@ -260,6 +260,10 @@ def test_never_a_negative_read_where_mdde_had_one() -> None:
     np.testing.assert_array_equal(mdde, [[2], [2], [2], [-1]])
     for split in ("participation", "participation-ascending"):
         np.testing.assert_array_equal(redistribute(alloc, reads, split), [[2], [2], [1], [0]])
+    # The same with one read already on each node (participation 1/4 each, from the loads).
+    alloc, reads = singles_then([([0, 1, 2, 3], 5)], [1, 1, 1, 1])
+    np.testing.assert_array_equal(mdde_registry_estimate(alloc, reads, 1.0)[1][:, 4], [2, 2, 2, -1])
+    np.testing.assert_array_equal(redistribute(alloc, reads)[:, 4], [2, 2, 1, 0])
 
 
 def test_few_reads_go_one_each_to_the_first_holders_in_node_order() -> None:
