@@ -53,8 +53,8 @@ def main() -> None:
         baseline = BenchmarkOutcome.from_reads(start * rng.integers(0, 5_000, (w, f)), 10.0, "simulated")
         for name, alloc in allocations(w, f, rng).items():
             best = per_call({
-                "participation": lambda: estimate(alloc, baseline),
-                "even": lambda: estimate(alloc, baseline, split="even"),
+                "participation": lambda a=alloc, b=baseline: estimate(a, b),
+                "even": lambda a=alloc, b=baseline: estimate(a, b, split="even"),
             }, number)
             seconds, even = best["participation"], best["even"]
             print(f"{w}x{f:<6} {name:<20} {seconds * 1e6:10.1f} {even * 1e6:8.1f} {seconds / even:6.2f} "

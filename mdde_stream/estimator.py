@@ -59,13 +59,20 @@ import logging
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import accumulate, repeat
 from operator import mul
-from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    model_validator,
+)
 
 from mdde_stream.benchmark.locator import NoReplicaError
 from mdde_stream.benchmark.outcome import BenchmarkOutcome
