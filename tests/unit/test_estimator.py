@@ -233,8 +233,10 @@ def test_full_replication_ends_like_the_thesis_table_5_4_last_row() -> None:
     """Table 5.4, greedy case, last step (every fragment everywhere): 24967 / 25011 / 25011 / 25011.
 
     MDDE's ranking puts the least loaded holder last, so with near-equal loads the same node keeps
-    absorbing the ceilings' excess: three nodes end equal and one a few dozen reads lower. The
-    pseudo-code's ascending order and the even split both end within a read or two of 25,000.
+    absorbing the ceilings' excess: three nodes end equal and the last in node order a few dozen
+    reads lower. (MDDE indexed its sample nodes redis_node_0..3 in a Java HashMap's order, 3, 2, 1,
+    0, which makes w0 the last: the low one in the table.) The pseudo-code's ascending order and
+    the even split both end within a read or two of 25,000.
     """
     rng = np.random.default_rng(3)
     reads = np.zeros((4, 20), dtype=np.int64)
