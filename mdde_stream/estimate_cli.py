@@ -1,9 +1,13 @@
 """``mdde-stream estimate``: the estimator on a JSON file, for scripts and quick checks.
 
-Input (ids are strings; node order is the order of ``allocation``)::
+Input (ids are strings; node order is the order of ``allocation``: it is the node index that
+Algorithm 1 gives spare reads by and Algorithm 2 breaks ties by)::
 
     {"allocation": {"n0": ["f0", "f1"], ...}, "baseline_reads": {"n0": {"f0": 120, ...}, ...},
-     "baseline_throughput": 9500.0, "j": 0.0, "k": 0.7}
+     "baseline_throughput": 9500.0, "j": 0.0, "k": 0.7, "split": "participation"}
+
+``j``, ``k`` and ``split`` are optional (defaults: 0, 0.7, Algorithm 2 as MDDE ran it; ``split`` may
+also be ``participation-ascending`` or ``even``, see :mod:`mdde_stream.estimator`).
 
 Output: ``{"throughput", "reads": {node: {fragment: int}}, "node_reads", "imbalance_baseline",
 "imbalance_current"}`` on stdout. Bad input exits with code 2 and a message naming the field.
