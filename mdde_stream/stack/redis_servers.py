@@ -31,15 +31,25 @@ def redis_server_binary() -> str:
 
 
 class RedisServer(Service):
-    """One ``redis-server`` bound to 127.0.0.1, without persistence."""
+    """One ``redis-server`` bound to 127.0.0.1.
+
+    The registry's server keeps an append-only file fsynced every second: its state (allocations and
+    the remembered verdicts that make redelivery at-most-once) survives a restart. A crash can lose at
+    most the last second of writes; those steps' actions are not committed on the bus yet (the service
+    commits only after the verdicts were stored and sent), so they are delivered again and applied
+    again against the state as it was — nothing is lost, nothing applied twice. Data nodes hold
+    generated records that the registry reloads when they are missing, so they run without persistence.
+    """
 
     group = "redis"
     start_timeout_s = 15.0
     stop_timeout_s = 10.0
 
-    def __init__(self, name: str, port: int, port_setting: str, layout: StackLayout, db: int = 0) -> None:
+    def __init__(self, name: str, port: int, port_setting: str, layout: StackLayout, db: int = 0,
+                 durable: bool = False) -> None:
         super().__init__(name, port, port_setting, layout)
         self.db = db
+        self.durable = durable
 
     @property
     def url(self) -> str:
@@ -67,7 +77,7 @@ class RedisServer(Service):
             "--dir", str(self.home),
             "--daemonize", "no",
             "--save", "",
-            "--appendonly", "no",
+            *(("--appendonly", "yes", "--appendfsync", "everysec") if self.durable else ("--appendonly", "no")),
             "--logfile", str(self.log_file),
             "--protected-mode", "yes",
         ]
@@ -92,7 +102,7 @@ def redis_services(layout: StackLayout, registry_port: int, data_base_port: int,
             f"MDDE_REDIS_REGISTRY_PORT={registry_port} collides with the data-node ports "
             f"{data_base_port}..{data_base_port + data_nodes - 1}"
         )
-    services = [RedisServer("redis-registry", registry_port, "MDDE_REDIS_REGISTRY_PORT", layout)]
+    services = [RedisServer("redis-registry", registry_port, "MDDE_REDIS_REGISTRY_PORT", layout, durable=True)]
     services += [
         RedisServer(f"redis-data-{i}", port, "MDDE_REDIS_DATA_BASE_PORT", layout) for i, port in enumerate(data_ports)
     ]
