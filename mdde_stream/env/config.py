@@ -76,7 +76,10 @@ class EnvConfig(BaseModel):
     estimator_j: float = 0.0
     estimator_k: float = 0.7
     benchmark_timeout_s: float = Field(default=120.0, gt=0)
-    action_timeout_s: float = Field(default=10.0, gt=0)
+    action_timeout_s: float = Field(
+        default=30.0, gt=0, description="remote stage: how long a step waits for the registry service. Longer than "
+        "Kafka's session timeout (MDDE_SESSION_TIMEOUT_S, 10 s) plus a service restart, so a restarted service "
+        "answers in time; a step given up on is fenced off and never applied later")
 
     @model_validator(mode="after")
     def _check(self) -> "EnvConfig":

@@ -192,7 +192,7 @@ class MddeParallelEnv(ParallelEnv):
         self.step_count = 0
         self.agents = list(self.possible_agents)
         self.scenario.reset()
-        self._allocation = self._stage.reset()
+        self._allocation = self._stage.reset(self.episode)
         if self._source.needs_data():  # a remote stage resets the state only: the service moves the data
             self._stage.shuffle(self.run_id, self.episode, 0)
         self.latest = self.initial = self._source.baseline(self._request())

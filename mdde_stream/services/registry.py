@@ -40,7 +40,7 @@ from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, attach_registry, run_prefix
-from mdde_stream.registry.codes import Code, reject
+from mdde_stream.registry.codes import Code, Verdict, reject
 from mdde_stream.services.runtime import INFRASTRUCTURE_ERRORS, LoopService, serve
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class RegistryService(LoopService):
         self.actions_applied = 0
         self.shuffles = 0
         self.unknown_runs = 0
+        self.fenced = 0
 
     def started(self) -> str:
         return f"registry service consuming {self.settings.topic('actions')} as {self.consumer.group_id}"
@@ -163,7 +164,12 @@ class RegistryService(LoopService):
             actions = [d.event for d in step.actions.values()]
             registry = self.registries.get(key[0])
             if registry is None:
-                self._reject_unknown_run(step)
+                self._reject(step, reject(Code.UNKNOWN_RUN, run_id=key[0]), dead_letter="unknown-run")
+                continue
+            fence = registry.store.fence()
+            if fence is not None and (key[1], key[2]) <= fence:
+                self.fenced += 1
+                self._reject(step, reject(Code.FENCED, episode=key[1], step=key[2], fence=fence))
                 continue
             try:
                 results = registry.apply_actions(actions)
@@ -183,10 +189,11 @@ class RegistryService(LoopService):
         self._commit()
         return len(ready)
 
-    def _reject_unknown_run(self, step: PendingStep) -> None:
-        """Answer (so the stage does not wait) and dead-letter every action of a run without state."""
-        self.unknown_runs += 1
-        verdict = reject(Code.UNKNOWN_RUN, run_id=next(iter(step.actions.values())).event.run_id)
+    def _reject(self, step: PendingStep, verdict: Verdict, dead_letter: str | None = None) -> None:
+        """Answer every action of ``step`` with ``verdict`` (so no stage waits in vain), unapplied; with
+        ``dead_letter`` the actions also go to the dead letters under that error type."""
+        if dead_letter == "unknown-run":
+            self.unknown_runs += 1
         now = utc_now()
         for d in step.actions.values():
             a = d.event
@@ -196,7 +203,8 @@ class RegistryService(LoopService):
                 action_index=a.action_index, kind=a.kind, accepted=False, code=int(verdict.code),  # type: ignore[arg-type]
                 message=verdict.message,
             ))
-            self.consumer.dead_letter(d.record, verdict.message, "unknown-run")
+            if dead_letter:
+                self.consumer.dead_letter(d.record, verdict.message, dead_letter)
 
     def _shuffle(self, request: ShuffleRequested) -> ShuffleCompleted:
         moves, error = 0, None

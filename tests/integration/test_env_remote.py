@@ -130,21 +130,41 @@ def test_remote_steps_match_the_in_process_registry(stack, tmp_path: Path) -> No
     assert np.percentile(warm, 50) < 1_000
 
 
-def test_remote_stage_without_a_service_times_out_with_a_clear_error(stack) -> None:
+def test_remote_stage_without_a_service_times_out_and_the_step_is_never_applied_later(stack, tmp_path: Path) -> None:
     settings, redis_prefix = stack
     env = MddeParallelEnv(
         EnvConfig(stage="remote", registry_prefix=redis_prefix, records=1_000, action_timeout_s=1.5,
                   operations=1_000),
         settings=settings,
     )
+    service = None
     try:
         env.reset(seed=0)
+        before = env._stage.registry.store.matrix().copy()
+        copy = {**dict.fromkeys(env.possible_agents, 0), "n0": 21 + 20 + 5}  # n0 copies f5 from n1
         started = time.monotonic()
         with pytest.raises(StageTimeout, match=r"answered 0 of 4 actions .* is the registry service running"):
-            env.step(dict.fromkeys(env.possible_agents, 0))
+            env.step(copy)
         assert 1.4 < time.monotonic() - started < 10
+        # The service comes up late and finds the step: fenced off, answered 2612, never applied.
+        service = start_service(settings, redis_prefix, tmp_path / "service.log")
+        with open_bus(settings=settings) as bus:
+            topic = settings.topic(ActionResult.TOPIC)
+            consumer = bus.consumer(f"check-{uuid.uuid4().hex[:6]}")
+            consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
+            late, deadline = [], time.monotonic() + 60
+            while len(late) < 4 and time.monotonic() < deadline:
+                late += [e for e in (decode_event(r.value) for r in consumer.poll(0.5, 100)) if e.run_id == env.run_id]
+            consumer.close()
+        assert sorted({(r.accepted, r.code) for r in late}) == [(False, 2612)]
+        assert np.array_equal(env._stage.registry.store.matrix(), before)
+        env.reset(seed=1)  # and the run goes on
+        _, _, _, _, infos = env.step(copy)
+        assert infos["n0"]["accepted"]
     finally:
         env.close()
+        if service is not None:
+            stop(service)
 
 
 def test_concurrent_runs_are_isolated_and_nothing_is_applied_twice(stack, tmp_path: Path) -> None:
