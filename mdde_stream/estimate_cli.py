@@ -51,8 +51,10 @@ def estimate_command(
         raw = json.loads(input.read_text(encoding="utf-8"))
     except OSError as exc:
         raise _fail(f"cannot read --input {input}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _fail(f"--input {input} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _fail(f"--input {input} is nested too deeply to be an estimate case") from None
     if not isinstance(raw, dict):
         raise _fail(f"--input {input} must hold a JSON object, got {type(raw).__name__}")
     try:
@@ -64,4 +66,7 @@ def estimate_command(
         raise _fail(f"allocation: {exc}") from None
     except ValueError as exc:  # e.g. j and k that make the throughput formula undefined
         raise _fail(f"j/k: {exc}") from None
-    typer.echo(json.dumps(result))
+    try:
+        typer.echo(json.dumps(result, allow_nan=False))
+    except ValueError:  # never a NaN/Infinity on stdout: that is not JSON
+        raise _fail("the estimate is not a finite number for these inputs") from None

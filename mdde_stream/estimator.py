@@ -524,13 +524,14 @@ class EstimateCase(BaseModel):
     fragments with equal replicas and reads.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite numbers only, bounded so that τ′ = τ·(1 + δ + β)^±1 stays finite: the answer is JSON.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     allocation: dict[str, list[str]] = Field(min_length=1)
     baseline_reads: dict[str, dict[str, NonNegativeInt]]
-    baseline_throughput: NonNegativeFloat
-    j: float = DEFAULT_J
-    k: float = DEFAULT_K
+    baseline_throughput: NonNegativeFloat = Field(le=1e15)
+    j: float = Field(default=DEFAULT_J, ge=-1e6, le=1e6)
+    k: float = Field(default=DEFAULT_K, ge=-1e6, le=1e6)
     split: Split = DEFAULT_SPLIT
 
     @model_validator(mode="after")

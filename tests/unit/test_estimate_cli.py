@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +128,23 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
     result = runner().invoke(app, ["estimate", "--input", str(tmp_path / "absent.json")])
     assert result.exit_code == BAD_INPUT_EXIT_CODE
     assert "cannot read --input" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('{"allocation":{"n0":["f0"]},"baseline_reads":{"n0":{"f0":5}},"baseline_throughput":1e309}', "baseline_throughput"),
+        ('{"allocation":{"n0":["f0"]},"baseline_reads":{"n0":{"f0":5}},"baseline_throughput":5,"j":1e308}', "j"),
+        ("[" * 100_000, "nested too deeply"),
+        ('{"allocation":{"n0":["f0"]},"baseline_reads":{"n0":{"f0":5}},"baseline_throughput":NaN}', "baseline_throughput"),
+    ],
+)
+def test_non_finite_or_hostile_input_is_refused_with_one_line(tmp_path, text: str, names: str) -> None:  # noqa: ANN001
+    """Never NaN/Infinity on stdout (not JSON), never a traceback: exit 2 naming the field."""
+    path = tmp_path / "case.json"
+    path.write_text(text)
+    result = subprocess.run([sys.executable, "-m", "mdde_stream", "estimate", "--input", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert names in result.stderr and len(result.stderr.strip().splitlines()) == 1
