@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     stack_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "mdde-stream" / "stack")
     stack_data_nodes: int = 4
     redis_registry_port: int = 6379
+    # The registry Redis's append-only file: fsync every second, or on every write (see redis_servers.py).
+    stack_registry_fsync: Literal["everysec", "always"] = "everysec"
     redis_data_base_port: int = 6380
     kafka_port: int = 9092
     kafka_controller_port: int = 9093

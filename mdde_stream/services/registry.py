@@ -32,11 +32,11 @@ from collections.abc import Callable
 import logging
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
-from mdde_stream.bus.base import Bus
+from mdde_stream.bus.base import Bus, Record
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, attach_registry, run_prefix
@@ -46,6 +46,8 @@ from mdde_stream.services.runtime import INFRASTRUCTURE_ERRORS, LoopService, ser
 logger = logging.getLogger(__name__)
 
 GROUP_ID = "mdde-registry"
+FSYNC_HORIZON_S = 2.0
+"""Age after which a verdict written to the registry Redis is on disk (``appendfsync everysec``)."""
 StepKey = tuple[str, int, int]
 
 
@@ -123,6 +125,9 @@ class RegistryService(LoopService):
         self.shuffles = 0
         self.unknown_runs = 0
         self.fenced = 0
+        # (applied at, records) of steps younger than the fsync horizon: not committed yet.
+        self._recent: deque[tuple[float, list[Record]]] = deque()
+        self._durable_pending = False
 
     def started(self) -> str:
         return f"registry service consuming {self.settings.topic('actions')} as {self.consumer.group_id}"
@@ -153,6 +158,8 @@ class RegistryService(LoopService):
             key for key, s in self.pending.items() if s.complete() or now - s.first_seen > self.step_timeout_s
         ]
         if not ready and not shuffles and self.consumer.dead_lettered == dead_before:
+            if self._durable_pending:  # idle, but earlier verdicts have become durable since
+                self._commit()
             return 0
         for key in ready:
             step = self.pending.pop(key)
@@ -181,6 +188,7 @@ class RegistryService(LoopService):
                     self.consumer.dead_letter(d.record, f"{type(exc).__name__}: {exc}", "processing-error")
                 continue
             self.producer.send_all(results)
+            self._recent.append((time.monotonic(), [d.record for d in step.actions.values()]))
             self.steps_applied += 1
             self.actions_applied += len(actions)
         for d in shuffles:  # after the steps: a stage asks only once its step was answered
@@ -221,14 +229,22 @@ class RegistryService(LoopService):
                                 request_event_id=request.event_id, moves=moves, error=error)
 
     def rewound(self) -> None:
+        self._recent.clear()
         self.pending.clear()  # their actions come again; verdicts already given are remembered by id
 
     def _commit(self) -> None:
-        """Commit what is fully processed, but never past the first action of an incomplete step.
+        """Commit what is fully processed and durable: never past the first action of an incomplete step,
+        nor past an action applied within the registry Redis's fsync horizon (a crash of that Redis may
+        lose the last second of writes; those actions must come again).
 
         Asynchronous: verdicts are deduplicated by action id, so a lost commit only redelivers."""
-        pending = (d.record for step in self.pending.values() for d in step.actions.values())
+        horizon = time.monotonic() - FSYNC_HORIZON_S
+        while self._recent and self._recent[0][0] < horizon:
+            self._recent.popleft()
+        pending = [d.record for step in self.pending.values() for d in step.actions.values()]
+        pending += [record for _, records in self._recent for record in records]
         self.consumer.commit_below(pending, asynchronous=True)
+        self._durable_pending = bool(self._recent)
 
 
 def build_parser() -> argparse.ArgumentParser:
