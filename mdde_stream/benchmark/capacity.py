@@ -9,12 +9,14 @@ of the real read.
 
 How it is enforced — on the node itself, so it holds across every worker process and client:
 the reads a worker sends to a node in one burst (:mod:`mdde_stream.benchmark.pipeline`) are one
-``EVALSHA`` of :data:`PACED_BATCH_LUA` there. Atomically (Redis runs a script alone) it reads the
-node's clock ``TIME`` and the time the node becomes free (a key next to the records), books each
-read of the burst in order as the service slot ``[max(arrival, free), max(arrival, free) + 1/r)``,
-stores the new "free" time, and returns every slot's end together with the records (real
-``HGETALL``s). Each read — and its in-flight count, which the replica locator sees — is held by its
-client until its own slot has passed. One Lua call per burst instead of one per read.
+``EVALSHA`` of :data:`PACED_BATCH_LUA` there, followed in the same pipeline by the reads' real
+``HGETALL``s. Atomically (Redis runs a script alone) the script reads the node's clock ``TIME`` and
+the time the node becomes free (a key next to the records), books each read of the burst in order as
+the service slot ``[max(arrival, free), max(arrival, free) + 1/r)``, stores the new "free" time and
+returns every slot's end. Each read — and its in-flight count, which the replica locator sees — is
+held by its client until its record arrived and its own slot has passed. One small Lua call per
+burst, and records never pass through Lua (converting a record to a Lua table and back doubled
+the node's cost per read).
 
 A read's *arrival* is when its client became free: the end of the slot of that client's previous
 read (or "now" for a client's first read). Booking from there rather than from the moment the burst
@@ -57,29 +59,26 @@ CATCH_UP_S = 0.025
 PACED_BATCH_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = #KEYS - 1
-local clock = KEYS[n + 1]
-local free = tonumber(redis.call('GET', clock) or '0')
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
 local s = tonumber(ARGV[1])
 local floor = now - tonumber(ARGV[2])
-local ends = {}
-for i = 1, n do
-  local a = tonumber(ARGV[i + 2])
+local out = {now}
+for i = 3, #ARGV do
+  local a = tonumber(ARGV[i])
   if a == 0 or a > now then a = now elseif a < floor then a = floor end
   if free > a then a = free end
   free = a + s
-  ends[i] = free
+  out[i - 1] = free
 end
-redis.call('SET', clock, string.format('%.0f', free), 'PX', 60000)
-local out = {now, ends}
-for i = 1, n do out[i + 2] = redis.call('HGETALL', KEYS[i]) end
+redis.call('SET', KEYS[1], string.format('%.0f', free), 'PX', 60000)
 return out
 """
-"""KEYS[1..n] record keys, KEYS[n+1] the node's clock key; ARGV[1] service time and ARGV[2] the
-catch-up window in microseconds, ARGV[3..n+2] each read's arrival (node µs, 0 = now). Returns
-``{now, {slot end of each read}, HGETALL reply 1, ..., HGETALL reply n}`` in node microseconds.
-Epoch microseconds (~1.8e15) are exact in Lua's doubles and come back as integers; ``%.0f`` keeps
-the stored value from turning into ``1.8e+15``."""
+"""KEYS[1] the node's clock key; ARGV[1] service time and ARGV[2] the catch-up window in
+microseconds, ARGV[3..n+2] each read's arrival (node µs, 0 = now). Returns ``{now, end of slot 1,
+..., end of slot n}`` in node microseconds. The reads themselves are plain ``HGETALL``s pipelined
+right behind the call, so records never pass through Lua. Epoch microseconds (~1.8e15) are exact in
+Lua's doubles and come back as integers; ``%.0f`` keeps the stored value from turning into
+``1.8e+15``."""
 
 
 class CapacityError(ValueError):

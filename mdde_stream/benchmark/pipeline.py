@@ -40,7 +40,7 @@ from mdde_stream.benchmark.locator import ReplicaLocator
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 64
-"""Most reads booked in one Lua call (bounds the reply size of large records and the Lua pause)."""
+"""Most reads booked in one Lua call (bounds how long the node runs one script)."""
 
 RECV_BYTES = 1 << 20
 
@@ -176,7 +176,6 @@ def closed_loop(
     nodes: Sequence[NodePlan],
     records: Sequence[int],
     frags: Sequence[int],
-    key_args: Sequence[bytes],
     hgetall_cmds: Sequence[bytes],
     clients: int,
     fragment_count: int,
@@ -185,8 +184,8 @@ def closed_loop(
     """Serve ``records`` (read ``i`` is record ``records[i]`` of fragment ``frags[i]``) with ``clients``
     closed-loop clients; returns the per-cell counts. Raises :class:`NodeIOError` on any I/O failure.
 
-    ``key_args[r]`` is record ``r``'s key as a RESP bulk string, ``hgetall_cmds[r]`` its whole
-    ``HGETALL`` command: both are built once per dataset, so no read formats a string.
+    ``hgetall_cmds[r]`` is record ``r``'s whole ``HGETALL`` command, built once per dataset, so no
+    read formats a string.
     """
     n = len(records)
     W = len(nodes)
@@ -207,6 +206,11 @@ def closed_loop(
     paced = [node.service_us > 0 for node in nodes]
     by_fd = {node.conn.fileno(): w for w, node in enumerate(nodes)}
     socks = [node.conn.sock for node in nodes]
+    # Paced: the burst whose booking arrived and whose records are still arriving, and how many.
+    booked: list[list | None] = [None] * W
+    left = [0] * W
+    sha_arg = [bulk(node.script_sha) for node in nodes]
+    booking_args = [node.booking_args for node in nodes]
     # Node time (µs) at which each freed client became free, consumed in order by issue(); 0 = now.
     arrivals: list[int] = []
 
@@ -240,12 +244,11 @@ def closed_loop(
                 chunks = []
                 for a in range(0, len(out), MAX_BATCH):
                     chunk = out[a : a + MAX_BATCH]
-                    parts.append(b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
-                        2 * len(chunk) + 6, bulk(node.script_sha), bulk(b"%d" % (len(chunk) + 1))))
-                    parts.extend([key_args[r] for r in chunk])
+                    parts.append(b"*%d\r\n$7\r\nEVALSHA\r\n%s$1\r\n1\r\n" % (len(chunk) + 6, sha_arg[w]))
                     parts.append(node.clock_key)
-                    parts.append(node.booking_args)
+                    parts.append(booking_args[w])
                     parts.extend([bulk(b"%d" % t) for t in arr[a : a + MAX_BATCH]])
+                    parts.extend([hgetall_cmds[r] for r in chunk])
                     chunks.append(fr[a : a + MAX_BATCH])
                 node.conn.send(b"".join(parts))
                 now = time.perf_counter()
@@ -315,15 +318,24 @@ def closed_loop(
             reader = conn.reader
             reply = reader.gets()
             if paced[w]:
+                # A burst's replies: its booking, then one HGETALL per read.
                 while reply is not False:
                     if isinstance(reply, hiredis.ReplyError):
                         raise NodeIOError(f"data node {conn.url}: {reply}")
-                    fl, sent = awaiting[w].popleft()
-                    node_now, ends = reply[0], reply[1]
-                    missing += sum(1 for rec in reply[2:] if not rec)
-                    # Node time -> local time, anchored at the send: the node's "now" came after
-                    # it, so a read is released at most one network delay before its slot ends.
-                    serving[w].append([sent - node_now / 1e6, ends, fl, 0])
+                    entry = booked[w]
+                    if entry is None:
+                        fl, sent = awaiting[w].popleft()
+                        # Node time -> local time, anchored at the send: the node's "now" came
+                        # after it, so a read is released at most one network delay early.
+                        entry = booked[w] = [sent - reply[0] / 1e6, reply[1:], fl, 0]
+                        left[w] = len(fl)
+                    else:
+                        if not reply:
+                            missing += 1
+                        left[w] -= 1
+                    if not left[w]:  # every record of the burst is here: its slots may end
+                        serving[w].append(entry)
+                        booked[w] = None
                     reply = reader.gets()
             else:
                 got = 0

@@ -193,7 +193,7 @@ class TaskExecutor:
         self.socket_timeout_s = socket_timeout_s
         self._conns: dict[str, NodeConnection] = {}
         self._shas: dict[str, bytes] = {}
-        self._encoded: tuple[tuple[str, int], list[bytes], list[bytes]] | None = None
+        self._encoded: tuple[tuple[str, int], list[bytes]] | None = None
         self._runs: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def _connection(self, url: str, paced: bool) -> tuple[NodeConnection, bytes]:
@@ -205,13 +205,13 @@ class TaskExecutor:
             sha = self._shas[url] = bytes(conn.call(b"SCRIPT", b"LOAD", PACED_BATCH_LUA.encode()))  # type: ignore[arg-type]
         return conn, sha
 
-    def _encoded_keys(self, key_prefix: str, record_count: int) -> tuple[list[bytes], list[bytes]]:
-        """Every record's key as a RESP argument and as a whole ``HGETALL`` command, built once."""
+    def _hgetall_commands(self, key_prefix: str, record_count: int) -> list[bytes]:
+        """Every record's whole ``HGETALL`` command, encoded once per dataset."""
         if self._encoded is None or self._encoded[0] != (key_prefix, record_count):
-            names = [record_key(i, key_prefix).encode() for i in range(record_count)]
-            self._encoded = ((key_prefix, record_count), [bulk(k) for k in names],
-                             [encode_command(b"HGETALL", k) for k in names])
-        return self._encoded[1], self._encoded[2]
+            self._encoded = ((key_prefix, record_count),
+                             [encode_command(b"HGETALL", record_key(i, key_prefix).encode())
+                              for i in range(record_count)])
+        return self._encoded[1]
 
     def _keys(self, task: BenchmarkTask) -> np.ndarray:
         """The task's slice of its run's key sequence; the whole sequence is cached per run."""
@@ -247,7 +247,7 @@ class TaskExecutor:
         missing_urls = [n for n in layout.node_ids if n not in task.data_nodes]
         if missing_urls:
             raise TaskError(f"task {task.request_id}:{task.task_index} has no data node URL for {missing_urls}")
-        key_args, hgetall_cmds = self._encoded_keys(task.key_prefix, task.record_count)
+        hgetall_cmds = self._hgetall_commands(task.key_prefix, task.record_count)
         clock = bulk(clock_key(task.key_prefix).encode())
         clients = self.clients or task.clients
 
@@ -260,7 +260,7 @@ class TaskExecutor:
                 conn, sha = self._connection(task.data_nodes[n], service > 0)
                 plans.append(NodePlan(conn, service, sha, clock, round(CATCH_UP_S * 1e6)))
             loop = closed_loop(ReplicaLocator(layout.allocation), plans, keys.tolist(), frags.tolist(),
-                               key_args, hgetall_cmds, clients, len(layout.fragment_ids),
+                               hgetall_cmds, clients, len(layout.fragment_ids),
                                deadline_s=max(60.0, 10 * self.socket_timeout_s))
         except NodeIOError as exc:
             self.close()  # half-read replies make a connection useless; the retry reconnects
