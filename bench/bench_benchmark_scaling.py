@@ -66,6 +66,16 @@ def parallel_redis_benchmark(ports: list[int], clients: int, requests: int, *com
     return total
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes so far (Linux ``/proc``), which host load does not inflate."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 class Rig:
     """Workers + aggregator on fresh topics, and benchmark clients for one dataset."""
 
@@ -82,6 +92,9 @@ class Rig:
             pin = cpus[len(self.services.workers)] if cpus else None
             self.services.add_worker(pin)
         wait_for_group(self.bus, self.services.worker_group, count)
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.services.workers]
 
     def close(self) -> None:
         self.services.stop()
@@ -195,11 +208,15 @@ def main() -> None:
         for count in counts:
             rig.workers(count)
             for label, bench in (("paced", paced), ("unpaced", unpaced)):
+                cpu0 = cpu_seconds(rig.pids())
                 outcome = bench.run(layout, seed=1, run_id=f"scale-{label}-{count}")
+                cpu = cpu_seconds(rig.pids()) - cpu0
                 totals[label].append(outcome.fragment_reads)
                 report.setdefault("scaling", {}).setdefault(label, {})[count] = outcome.throughput
+                report.setdefault("worker_cpu_us_per_read", {}).setdefault(label, {})[count] = 1e6 * cpu / outcome.total_reads
                 print(f"{label:8s} {count} worker(s): {outcome.throughput:9,.0f} reads/s "
-                      f"({outcome.total_reads} reads in {outcome.duration_s:.2f}s)")
+                      f"({outcome.total_reads} reads in {outcome.duration_s:.2f}s; workers' CPU "
+                      f"{1e6 * cpu / outcome.total_reads:.1f} us per read)")
         for label, runs in totals.items():
             same = all(np.array_equal(runs[0], r) for r in runs)
             report.setdefault("identical_totals", {})[label] = same

@@ -119,7 +119,7 @@ def test_a_paced_node_serves_at_its_rate_and_four_serve_four_times_as_many(datas
     assert single_s >= reads / rate - CATCH_UP_S
     assert reads / single_s > 0.8 * rate
     _, spread_s = _run(urls, prefix, spread, records, rate)
-    assert single_s / spread_s > 2.5, (single_s, spread_s)
+    assert single_s / spread_s > 2.0, (single_s, spread_s)  # 4x in the model; loose for a loaded host
 
 
 def test_two_workers_share_one_node_s_capacity(dataset: tuple[list[str], str]) -> None:
@@ -160,3 +160,27 @@ def test_a_node_error_raises_node_io_error(dataset: tuple[list[str], str]) -> No
         client.close()
     with pytest.raises(NodeIOError, match="cannot connect"):
         NodeConnection("redis://127.0.0.1:1/0")
+
+
+def test_booking_follows_arrivals_but_never_earlier_than_the_catch_up_window(dataset: tuple[list[str], str]) -> None:
+    urls, prefix = dataset
+    conn = NodeConnection(urls[0])
+    clock = f"{prefix}clock-test".encode()
+    try:
+        sha = conn.call(b"SCRIPT", b"LOAD", PACED_BATCH_LUA.encode())
+        window, service = 25_000, 1_000
+        # Arrival 0 = now; 1 = the distant past, clamped to now - window; the third arrives late.
+        reply = conn.call(b"EVALSHA", sha, b"1", clock, b"%d" % service, b"%d" % window, b"0", b"1", b"0")
+        now, ends = reply[0], reply[1:]  # type: ignore[index]
+        assert ends[0] == now + service  # an idle node serves at once
+        assert ends[1] == ends[0] + service  # FIFO: queued behind the first, whatever its arrival
+        assert ends[2] == ends[1] + service
+        time.sleep(0.01)  # the three slots have passed: the node is idle again
+        later = conn.call(b"EVALSHA", sha, b"1", clock, b"%d" % service, b"%d" % window, b"%d" % (ends[2] + 50_000))
+        assert later[1] == later[0] + service  # an arrival in the future counts as now  # type: ignore[index]
+        past = conn.call(b"EVALSHA", sha, b"1", clock, b"%d" % service, b"%d" % window, b"1")
+        # Node free again by now, arrival clamped: booked no earlier than now - window.
+        assert past[1] >= max(later[1], past[0] - window) + service  # type: ignore[index]
+    finally:
+        conn.call(b"DEL", clock)
+        conn.close()
