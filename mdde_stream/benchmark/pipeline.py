@@ -182,7 +182,8 @@ def closed_loop(
     deadline_s: float = 600.0,
 ) -> LoopResult:
     """Serve ``records`` (read ``i`` is record ``records[i]`` of fragment ``frags[i]``) with ``clients``
-    closed-loop clients; returns the per-cell counts. Raises :class:`NodeIOError` on any I/O failure.
+    closed-loop clients; returns the per-cell counts. Raises :class:`NodeIOError` on any I/O failure
+    or when nothing happened for ``deadline_s`` (a node that stopped answering).
 
     ``hgetall_cmds[r]`` is record ``r``'s whole ``HGETALL`` command, built once per dataset, so no
     read formats a string.
@@ -363,6 +364,8 @@ def closed_loop(
             issue(ready)
             flush()
             ready = 0
-        elif not freed and not readable and time.monotonic() > limit:
-            raise NodeIOError(f"no progress within {deadline_s:.0f} s ({done} of {n} reads done)")
+        if readable or freed or not (any(awaiting) or any(b is not None for b in booked)):
+            limit = time.monotonic() + deadline_s  # progress, or only waiting for slots to end
+        elif time.monotonic() > limit:
+            raise NodeIOError(f"no reply and no finished read for {deadline_s:.0f} s ({done} of {n} reads done)")
     return LoopResult(counts, missing, bursts)

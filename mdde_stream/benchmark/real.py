@@ -261,7 +261,7 @@ class TaskExecutor:
                 plans.append(NodePlan(conn, service, sha, clock, round(CATCH_UP_S * 1e6)))
             loop = closed_loop(ReplicaLocator(layout.allocation), plans, keys.tolist(), frags.tolist(),
                                hgetall_cmds, clients, len(layout.fragment_ids),
-                               deadline_s=max(60.0, 10 * self.socket_timeout_s))
+                               deadline_s=max(30.0, 3 * self.socket_timeout_s))
         except NodeIOError as exc:
             self.close()  # half-read replies make a connection useless; the retry reconnects
             raise TaskError(f"task {task.request_id}:{task.task_index}: {exc}") from exc

@@ -184,3 +184,22 @@ def test_booking_follows_arrivals_but_never_earlier_than_the_catch_up_window(dat
     finally:
         conn.call(b"DEL", clock)
         conn.close()
+
+
+def test_a_node_that_stops_answering_is_an_error_after_the_deadline() -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    conn = NodeConnection(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    command = encode_command(b"HGETALL", b"k")
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(NodeIOError, match="no reply"):
+            closed_loop(ReplicaLocator(np.ones((1, 1), dtype=bool)), [NodePlan(conn)], [0], [0], [command], 1, 1,
+                        deadline_s=0.5)
+        assert 0.5 <= time.perf_counter() - t0 < 5
+    finally:
+        conn.close()
+        silent.close()
