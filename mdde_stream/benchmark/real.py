@@ -217,6 +217,11 @@ class TaskExecutor:
         """The task's slice of its run's key sequence; the whole sequence is cached per run."""
         total = task.operation_total or task.operation_offset + task.operation_count
         run = (task.workload, task.record_count, total, task.clients, task.seed)
+        if task.operation_offset + task.operation_count > total:
+            raise TaskError(
+                f"task {task.request_id}:{task.task_index} slice [{task.operation_offset}, "
+                f"{task.operation_offset + task.operation_count}) exceeds the run's {total} operations"
+            )
         keys = self._runs.get(run)
         if keys is None:
             keys = self._runs[run] = task_keys(task.model_copy(update={"operation_offset": 0,
@@ -225,11 +230,6 @@ class TaskExecutor:
                 self._runs.popitem(last=False)
         else:
             self._runs.move_to_end(run)
-        if task.operation_offset + task.operation_count > total:
-            raise TaskError(
-                f"task {task.request_id}:{task.task_index} slice [{task.operation_offset}, "
-                f"{task.operation_offset + task.operation_count}) exceeds the run's {total} operations"
-            )
         return keys[task.operation_offset : task.operation_offset + task.operation_count]
 
     def run(self, task: BenchmarkTask) -> AccessLog:
@@ -250,16 +250,17 @@ class TaskExecutor:
         hgetall_cmds = self._hgetall_commands(task.key_prefix, task.record_count)
         clock = bulk(clock_key(task.key_prefix).encode())
         clients = self.clients or task.clients
+        keys_list, frags_list = keys.tolist(), frags.tolist()
 
-        started = datetime.now(timezone.utc)
-        t0 = time.perf_counter()
         try:
-            plans = []
+            plans = []  # connecting and loading the script happen before the clock starts
             for n in layout.node_ids:
                 service = service_time_us(task.node_rates.get(n, 0.0))
                 conn, sha = self._connection(task.data_nodes[n], service > 0)
                 plans.append(NodePlan(conn, service, sha, clock, round(CATCH_UP_S * 1e6)))
-            loop = closed_loop(ReplicaLocator(layout.allocation), plans, keys.tolist(), frags.tolist(),
+            started = datetime.now(timezone.utc)
+            t0 = time.perf_counter()
+            loop = closed_loop(ReplicaLocator(layout.allocation), plans, keys_list, frags_list,
                                hgetall_cmds, clients, len(layout.fragment_ids),
                                deadline_s=max(30.0, 3 * self.socket_timeout_s))
         except NodeIOError as exc:
