@@ -44,12 +44,13 @@ MAX_BATCH = 64
 
 RECV_BYTES = 1 << 20
 
-BURST_DIVISOR = 4
+BURST_DIVISOR = 2
 BURST_WAIT_S = 0.001
-"""Free clients wait to take their next keys until a quarter of them is free or the first has
+"""Free clients wait to take their next keys until half of them are free or the first has
 waited :data:`BURST_WAIT_S`: the reads then leave as a few large bursts rather than many small ones
 (each burst is a system call here and a Lua call on a paced node). Their arrivals are still the
-moments they became free, so the node model does not see the wait."""
+moments they became free, so a paced node's model does not see the wait; on an unpaced node it is
+real client think time of at most :data:`BURST_WAIT_S`."""
 
 TIMER_SLACK_S = 0.0005
 """How late the loop may wake for a finished slot, so that one wake-up frees several clients.
