@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import hiredis
@@ -111,7 +112,7 @@ class NodeConnection:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def call(self, *parts: bytes) -> object:
+    def call(self, *parts: bytes) -> Any:
         """Send one command and wait for its reply (set-up only, never on the hot path)."""
         self.send(encode_command(*parts))
         while True:

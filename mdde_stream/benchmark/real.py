@@ -202,7 +202,7 @@ class TaskExecutor:
             conn = self._conns[url] = NodeConnection(url, self.socket_timeout_s)
         sha = self._shas.get(url, b"")
         if paced and not sha:
-            sha = self._shas[url] = bytes(conn.call(b"SCRIPT", b"LOAD", PACED_BATCH_LUA.encode()))  # type: ignore[arg-type]
+            sha = self._shas[url] = bytes(conn.call(b"SCRIPT", b"LOAD", PACED_BATCH_LUA.encode()))
         return conn, sha
 
     def _hgetall_commands(self, key_prefix: str, record_count: int) -> list[bytes]:

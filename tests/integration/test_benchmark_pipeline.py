@@ -18,7 +18,14 @@ import redis
 
 from mdde_stream.benchmark.capacity import CATCH_UP_S, PACED_BATCH_LUA, clock_key
 from mdde_stream.benchmark.locator import ReplicaLocator
-from mdde_stream.benchmark.pipeline import NodeConnection, NodeIOError, NodePlan, bulk, closed_loop, encode_command
+from mdde_stream.benchmark.pipeline import (
+    NodeConnection,
+    NodeIOError,
+    NodePlan,
+    bulk,
+    closed_loop,
+    encode_command,
+)
 from mdde_stream.datanodes import DataNodes, RecordSpec
 from mdde_stream.datanodes.generator import record_key
 from mdde_stream.registry import fragment_layout
@@ -55,7 +62,7 @@ def _plans(urls: list[str], prefix: str, rate: float) -> list[NodePlan]:
     plans = []
     for url in urls:
         conn = NodeConnection(url)
-        sha = bytes(conn.call(b"SCRIPT", b"LOAD", PACED_BATCH_LUA.encode())) if rate else b""  # type: ignore[arg-type]
+        sha = bytes(conn.call(b"SCRIPT", b"LOAD", PACED_BATCH_LUA.encode())) if rate else b""
         plans.append(NodePlan(conn, round(1e6 / rate) if rate else 0, sha, bulk(clock_key(prefix).encode()),
                               round(CATCH_UP_S * 1e6)))
     return plans
@@ -171,16 +178,16 @@ def test_booking_follows_arrivals_but_never_earlier_than_the_catch_up_window(dat
         window, service = 25_000, 1_000
         # Arrival 0 = now; 1 = the distant past, clamped to now - window; the third arrives late.
         reply = conn.call(b"EVALSHA", sha, b"1", clock, b"%d" % service, b"%d" % window, b"0", b"1", b"0")
-        now, ends = reply[0], reply[1:]  # type: ignore[index]
+        now, ends = reply[0], reply[1:]
         assert ends[0] == now + service  # an idle node serves at once
         assert ends[1] == ends[0] + service  # FIFO: queued behind the first, whatever its arrival
         assert ends[2] == ends[1] + service
         time.sleep(0.01)  # the three slots have passed: the node is idle again
         later = conn.call(b"EVALSHA", sha, b"1", clock, b"%d" % service, b"%d" % window, b"%d" % (ends[2] + 50_000))
-        assert later[1] == later[0] + service  # an arrival in the future counts as now  # type: ignore[index]
+        assert later[1] == later[0] + service  # an arrival in the future counts as now
         past = conn.call(b"EVALSHA", sha, b"1", clock, b"%d" % service, b"%d" % window, b"1")
         # Node free again by now, arrival clamped: booked no earlier than now - window.
-        assert past[1] >= max(later[1], past[0] - window) + service  # type: ignore[index]
+        assert past[1] >= max(later[1], past[0] - window) + service
     finally:
         conn.call(b"DEL", clock)
         conn.close()
