@@ -6,7 +6,7 @@ partitions are shared between them, so more workers execute more tasks in parall
 Sequence per task (at-least-once; the aggregator's dedupe by (request, task) makes totals exact):
 
 1. poll one task (invalid events go to the dead-letter topic);
-2. execute it with C client threads (:class:`~mdde_stream.benchmark.real.TaskExecutor`);
+2. execute it as C closed-loop clients on pipelined connections (:class:`~mdde_stream.benchmark.real.TaskExecutor`);
 3. produce its ``AccessLog`` and flush the producer;
 4. commit the task's offset.
 
