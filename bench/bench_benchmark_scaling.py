@@ -236,7 +236,7 @@ def main() -> None:
         if args.large_records:
             rig.workers(args.e2e_workers)
             large = RecordSpec.preset("large", record_count=args.large_records, key_prefix=large_prefix)
-            _, lranges, llayout = fragment_layout(args.large_records, 4, 20)
+            _, lranges, llayout = fragment_layout(args.large_records, 4, 20, "contiguous")
             large_nodes = DataNodes(node_urls, large, batch_size=50)
             t0 = time.perf_counter()
             large_nodes.load(lranges, llayout)

@@ -219,7 +219,9 @@ class TaskExecutor:
     def _keys(self, task: BenchmarkTask) -> np.ndarray:
         """The task's slice of its run's key sequence; the whole sequence is cached per run."""
         total = task.operation_total or task.operation_offset + task.operation_count
-        run = (task.workload, task.record_count, total, task.clients, task.seed)
+        layout = task.record_layout
+        run = (task.workload, task.record_count, total, task.clients, task.seed, len(task.fragment_records),
+               None if layout is None else (layout.nodes, layout.grouping, tuple(layout.numbering), layout.seed))
         if task.operation_offset + task.operation_count > total:
             raise TaskError(
                 f"task {task.request_id}:{task.task_index} slice [{task.operation_offset}, "

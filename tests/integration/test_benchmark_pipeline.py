@@ -42,7 +42,7 @@ def dataset() -> Iterator[tuple[list[str], str]]:
     for url in urls:
         require_redis(url)
     prefix = f"test-pipe-{uuid.uuid4().hex[:10]}:"
-    _, ranges, layout = fragment_layout(RECORDS, 4, 20)
+    _, ranges, layout = fragment_layout(RECORDS, 4, 20, "contiguous")  # slots = keys: tasks here carry no record layout
     nodes = DataNodes(dict(zip(layout, urls)), RecordSpec(record_count=RECORDS, key_prefix=prefix))
     nodes.load(ranges, {node: list(ranges) for node in layout})  # every node holds every record
     try:
@@ -70,7 +70,7 @@ def _plans(urls: list[str], prefix: str, rate: float) -> list[NodePlan]:
 
 def _run(urls: list[str], prefix: str, allocation: np.ndarray, records: np.ndarray, rate: float,
          clients: int = 20, record_count: int = RECORDS):
-    record_fragment, _, _ = fragment_layout(RECORDS, 4, 20)
+    record_fragment, _, _ = fragment_layout(RECORDS, 4, 20, "contiguous")  # slots = keys: tasks here carry no record layout
     frags = record_fragment[np.minimum(records, RECORDS - 1)]
     cmds = _encoded(prefix, record_count)
     plans = _plans(urls, prefix, rate)
@@ -89,7 +89,7 @@ def test_every_read_is_counted_once_in_its_cell(dataset: tuple[list[str], str], 
     urls, prefix = dataset
     rng = np.random.default_rng(1)
     records = rng.integers(0, RECORDS, 3_000)
-    record_fragment, _, _ = fragment_layout(RECORDS, 4, 20)
+    record_fragment, _, _ = fragment_layout(RECORDS, 4, 20, "contiguous")  # slots = keys: tasks here carry no record layout
     allocation = np.zeros((4, 20), dtype=bool)
     allocation[0, :10] = allocation[1, 5:15] = allocation[2, 10:] = allocation[3, ::2] = True
     result, _ = _run(urls, prefix, allocation, records, rate)
