@@ -134,7 +134,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class LocalServices:
-    """Benchmark workers and one aggregator as child processes (``python -m consumers....``).
+    """Benchmark workers and one aggregator as child processes (``python -m mdde_stream.services....``).
 
     Groups default to ``{topic_prefix}-benchmark-workers`` / ``-aggregator`` (the standard
     ``mdde-benchmark-*`` names for the default prefix), so children join whatever services already
@@ -169,13 +169,13 @@ class LocalServices:
         if self.clients:
             args += ["--clients", str(self.clients)]
         index = len(self.workers)
-        proc = self._spawn("consumers.benchmark_worker", [*args, "--worker-id", f"worker-{index}"], f"worker-{index}",
+        proc = self._spawn("mdde_stream.services.benchmark_worker", [*args, "--worker-id", f"worker-{index}"], f"worker-{index}",
                            cpus)
         self.workers.append(proc)
         return proc
 
     def start(self) -> "LocalServices":
-        self.aggregator = self._spawn("consumers.benchmark_aggregator", ["--group", self.aggregator_group], "aggregator")
+        self.aggregator = self._spawn("mdde_stream.services.benchmark_aggregator", ["--group", self.aggregator_group], "aggregator")
         for _ in range(self._initial):
             self.add_worker()
         return self

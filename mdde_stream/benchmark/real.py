@@ -1,6 +1,6 @@
 """The real benchmark as a stream job: plan a request into tasks, execute tasks, combine access logs.
 
-Three pure-ish pieces, each used by one service (``consumers/``):
+Three pure-ish pieces, each used by one service (``mdde_stream/services/``):
 
 1. :func:`plan_tasks` (the aggregator service, on ``mdde.benchmark.requests``): a request becomes
    ``tasks`` slices of the run's operation sequence, each carrying everything a worker needs (the

@@ -41,7 +41,7 @@ from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, attach_registry, run_prefix
 from mdde_stream.registry.codes import Code, Verdict, reject
-from mdde_stream.services.runtime import INFRASTRUCTURE_ERRORS, LoopService, serve
+from mdde_stream.services.runtime import INFRASTRUCTURE_ERRORS, LoopService, ServiceArgumentParser, positive_float, positive_int, serve
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +248,12 @@ class RegistryService(LoopService):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mdde-stream service registry", description=__doc__.split("\n\n")[0])
+    p = ServiceArgumentParser(prog="mdde-stream service registry", description=__doc__.split("\n\n")[0])
     p.add_argument("--prefix", default=SERVICE_REGISTRY_PREFIX,
                    help="root Redis key prefix: each run's state lives under <prefix>:run:<run id>")
     p.add_argument("--group", default=GROUP_ID, help="consumer group")
-    p.add_argument("--max-records", type=int, default=500, help="actions per poll (per produce/commit cycle)")
-    p.add_argument("--step-timeout", type=float, default=30.0, help="apply an incomplete step after this long (s)")
+    p.add_argument("--max-records", type=positive_int, default=500, help="actions per poll (per produce/commit cycle)")
+    p.add_argument("--step-timeout", type=positive_float, default=30.0, help="apply an incomplete step after this long (s)")
     p.add_argument("--record-shape", choices=("default", "large"), default="default",
                    help="record preset loaded on the data nodes (thesis Appendix C)")
     p.add_argument("--no-data", action="store_true",
