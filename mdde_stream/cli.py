@@ -6,6 +6,8 @@ light commands start fast and work without the optional extras installed.
 
 from __future__ import annotations
 
+from typing import cast
+
 import json
 import logging
 import sys
@@ -96,7 +98,7 @@ def topics_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
             return
         table = Table("topic", "partitions", "records", title=bus.url)
         for row in rows:
-            table.add_row(row["topic"], str(row["partitions"]), str(row["records"]))
+            table.add_row(str(row["topic"]), str(row["partitions"]), str(row["records"]))
         console.print(table)
 
 
@@ -123,12 +125,12 @@ def dead_letters(
             low, high = bus.watermarks(tp)
             reader.seek(tp, max(low, high - limit))
         total = sum(high - max(low, high - limit) for low, high in (bus.watermarks(tp) for tp in tps))
-        letters = []
+        letters: list[DeadLetter] = []
         while len(letters) < total:
             batch = reader.poll(2.0)
             if not batch:
                 break
-            letters.extend(decode_event(r.value, (DeadLetter,)) for r in batch)
+            letters.extend(cast(DeadLetter, decode_event(r.value, (DeadLetter,))) for r in batch)
         reader.close()
     letters = sorted(letters, key=lambda d: d.ts)[-limit:]
     if as_json:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from typing import IO
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -143,7 +144,7 @@ class LocalServices:
         self._initial = workers
 
     def _spawn(self, module: str, args: list[str], name: str, cpus: str | None = None) -> subprocess.Popen[bytes]:
-        out = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child

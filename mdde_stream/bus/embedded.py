@@ -276,7 +276,7 @@ class EmbeddedProducer(Producer):
         buffer = self._buffer
         if not buffer:
             self._oldest = now
-        buffer.append((topic, partition, key, value, hdrs, int(now * 1000)))
+        buffer.append((topic, partition, key, value, hdrs, int(now * 1000)))  # type: ignore[arg-type]
         if len(buffer) >= self._batch_size or now - self._oldest >= self._linger_s:
             self._write()
 

@@ -319,10 +319,10 @@ class KafkaConsumer(Consumer):
                     raise BusError(f"fatal consumer error: {err.str()}")
                 logger.warning("consumer %s: %s", self.group_id, err.str())
                 continue
-            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            topic, partition, offset = str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)
             headers = m.headers()
-            append(Record(topic, partition, offset, m.key(), m.value() or b"", m.timestamp()[1],
-                          tuple(headers) if headers else ()))
+            append(Record(topic, partition, offset, m.key(), m.value() or b"", m.timestamp()[1],  # type: ignore[arg-type]
+                          tuple(headers) if headers else ()))  # type: ignore[arg-type]
             ends[(topic, partition)] = offset + 1
         for (topic, partition), end in ends.items():
             self._positions[TopicPartition(topic, partition)] = end
@@ -343,7 +343,7 @@ class KafkaConsumer(Consumer):
 
     def _commit_offsets(self, offsets: Mapping[TopicPartition, int], asynchronous: bool) -> None:
         try:
-            self._c.commit(
+            self._c.commit(  # type: ignore[call-overload]
                 offsets=[_RawTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
                 asynchronous=asynchronous,
             )

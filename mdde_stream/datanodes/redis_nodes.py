@@ -77,7 +77,7 @@ class DataNodes:
                 pipe = client.pipeline(transaction=False)
                 pending: list[int] = []
                 for index, fields in generate_records(self.spec, start, end):
-                    pipe.hset(self.spec.key(index), mapping=fields)
+                    pipe.hset(self.spec.key(index), mapping=fields)  # type: ignore[arg-type]  # bytes values
                     pending.append(index)
                     if len(pending) >= self.batch_size:
                         written += self._check_inserts(node, pending, pipe.execute(), fc)
