@@ -6,12 +6,11 @@ light commands start fast and work without the optional extras installed.
 
 from __future__ import annotations
 
-from typing import cast
-
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import cast
 
 import typer
 from rich.console import Console

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from typing import IO
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from mdde_stream.benchmark.outcome import BenchmarkOutcome
 from mdde_stream.bus.app import ReplyTimeout, RequestReply
@@ -107,7 +107,7 @@ class RealBenchmark:
     def close(self) -> None:
         self._round_trip.close()
 
-    def __enter__(self) -> "RealBenchmark":
+    def __enter__(self) -> RealBenchmark:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,7 +163,7 @@ class LocalServices:
         self.workers.append(proc)
         return proc
 
-    def start(self) -> "LocalServices":
+    def start(self) -> LocalServices:
         self.aggregator = self._spawn("mdde_stream.services.benchmark_aggregator", ["--group", self.aggregator_group], "aggregator")
         for _ in range(self._initial):
             self.add_worker()
@@ -177,7 +177,7 @@ class LocalServices:
     def stop(self, timeout_s: float = 15.0) -> None:
         _terminate([p for p in [*self.workers, self.aggregator] if p is not None], timeout_s)
 
-    def __enter__(self) -> "LocalServices":
+    def __enter__(self) -> LocalServices:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from mdde_stream.bus.base import (
     Bus,
@@ -73,7 +74,7 @@ class EventProducer:
         if self._owns_producer:
             self._producer.close()
 
-    def __enter__(self) -> "EventProducer":
+    def __enter__(self) -> EventProducer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -193,7 +194,7 @@ class EventConsumer(Generic[E]):
         finally:
             self.consumer.close()
 
-    def __enter__(self) -> "EventConsumer[E]":
+    def __enter__(self) -> EventConsumer[E]:
         return self
 
     def __exit__(self, *exc: object) -> None:

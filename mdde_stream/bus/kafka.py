@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka import Consumer as _RawConsumer
@@ -141,11 +142,11 @@ class KafkaBus(Bus):
                         raise UnknownTopicError(f"no watermarks for {tp.topic}[{tp.partition}]: {exc}") from exc
                     time.sleep(0.1)
 
-    def producer(self, **config: Any) -> "KafkaProducer":
+    def producer(self, **config: Any) -> KafkaProducer:
         base = {"enable.idempotence": self.settings.kafka_idempotence, **self._security}
         return KafkaProducer(self.bootstrap, {**base, **self._overrides.get("producer", {}), **config})
 
-    def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest", **config: Any) -> "KafkaConsumer":
+    def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest", **config: Any) -> KafkaConsumer:
         return KafkaConsumer(
             self.bootstrap,
             group_id,

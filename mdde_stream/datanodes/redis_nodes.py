@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import redis
@@ -45,7 +45,7 @@ class DataNodes:
             self.clients[node] = client
 
     @classmethod
-    def from_settings(cls, settings: Settings, node_ids: list[str], spec: RecordSpec | None = None) -> "DataNodes":
+    def from_settings(cls, settings: Settings, node_ids: list[str], spec: RecordSpec | None = None) -> DataNodes:
         urls = settings.data_node_urls
         if len(urls) < len(node_ids):
             raise DataNodeError(f"{len(node_ids)} nodes need {len(node_ids)} MDDE_DATA_NODES URLs, got {len(urls)}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Sequence, cast
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import redis

@@ -18,10 +18,10 @@ aggregator instance, so several aggregators can split the runs.)
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import logging
 import sys
 import zlib
+from collections.abc import Callable
 
 from mdde_stream.benchmark.real import Aggregator, PlanError, plan_tasks
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer

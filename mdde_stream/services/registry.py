@@ -28,13 +28,13 @@ benchmark — by moving the data to the run's allocation (:meth:`Registry.sync_d
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import logging
 import sys
 import time
-from typing import cast
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, Record
@@ -42,7 +42,14 @@ from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, attach_registry, run_prefix
 from mdde_stream.registry.codes import Code, Verdict, reject
-from mdde_stream.services.runtime import INFRASTRUCTURE_ERRORS, LoopService, ServiceArgumentParser, positive_float, positive_int, serve
+from mdde_stream.services.runtime import (
+    INFRASTRUCTURE_ERRORS,
+    LoopService,
+    ServiceArgumentParser,
+    positive_float,
+    positive_int,
+    serve,
+)
 
 logger = logging.getLogger(__name__)
 

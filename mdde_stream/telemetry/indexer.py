@@ -128,7 +128,7 @@ class Indexer:
         finally:
             self._dlq.close()
 
-    def __enter__(self) -> "Indexer":
+    def __enter__(self) -> Indexer:
         return self
 
     def __exit__(self, *exc: object) -> None:
