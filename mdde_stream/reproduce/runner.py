@@ -192,7 +192,7 @@ def config_document(cfg: ReproduceConfig, settings: Settings) -> dict[str, Any]:
     effective = run_settings(cfg, settings)
     return {
         "options": asdict(cfg),
-        "connections": {"bus": effective.bus or "embedded", "state": effective.state or "memory",
+        "connections": {"bus": effective.bus or "embedded", "state": "memory (each run keeps its allocation in process)",
                         "data_nodes": effective.data_node_urls, "topic_prefix": effective.topic_prefix,
                         "benchmark_node_rates": effective.benchmark_node_rates},
         "edge_cases": {"nodes": 4, "fragments": 20, "records": cfg.records, "reads": cfg.operations,
