@@ -161,7 +161,8 @@ def html(doc: dict[str, Any]) -> str:
                          f"thesis {_f(g['thesis_window_pct'], sign=True)} %.")
         parts.append("</p>")
         if c.get("svg"):
-            parts.append(c["svg"])
+            parts.append("<p><small>Throughput per step, mean and min–max over runs; the plot's step 0 is the "
+                         "baseline (thesis step “-”), its step k + 1 the thesis's step k.</small></p>" + c["svg"])
     timing = doc.get("timing")
     if timing:
         parts.append(f"<h2>Benchmark vs estimate time</h2><p>Thesis: {thesis.BENCHMARK_SECONDS} s per YCSB benchmark, "
