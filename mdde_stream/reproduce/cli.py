@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mdde_stream.config import Settings, get_settings
-from mdde_stream.reproduce.results import TARGET_IDS
+from mdde_stream.reproduce.results import WHY_IDS
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -27,8 +27,8 @@ def parse_why(values: list[str]) -> dict[str, str]:
         key, sep, text = value.partition("=")
         if not sep or not text.strip():
             raise ValueError(f"--why must be ID=TEXT, got {value!r}")
-        if key not in TARGET_IDS:
-            raise ValueError(f"--why: unknown target {key!r}; choose from {', '.join(TARGET_IDS)}")
+        if key not in WHY_IDS:
+            raise ValueError(f"--why: unknown target {key!r}; choose from {', '.join(WHY_IDS)}")
         out[key] = text.strip()
     return out
 
@@ -65,7 +65,7 @@ def run_reproduce(cfg: Any, settings: Settings, progress: Progress | None = None
     edge_doc, layout = run_edge(cfg, settings, out / "edge-cases", on_run)
     numbering = "fragment_numbering" in layout
     config["edge_cases"]["fragment_numbering_applied"] = numbering
-    edge = edge_case_results(edge_doc, numbering)
+    edge = edge_case_results(edge_doc, numbering, cfg.why)
     for case, summary in edge_doc["cases"].items():
         edge[case]["svg"] = throughput_svg(summary, cfg.benchmark)
     timing = {**benchmark_timing(edge_doc), **estimator_timing(edge_doc)}

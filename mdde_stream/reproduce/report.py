@@ -75,6 +75,7 @@ def markdown(doc: dict[str, Any]) -> str:
                          f"thesis {_f(g['thesis_window_pct'], sign=True)} %; std over runs ours "
                          f"{_f(g['ours_window_std']['estimate'])} (estimate) / {_f(g['ours_window_std']['benchmark'])} "
                          f"(benchmark), thesis {g['thesis_window_std']['estimate']} / {g['thesis_window_std']['benchmark']}.")
+        lines.append(f"Why: {g['why']}")
     timing = doc.get("timing")
     if timing:
         lines += ["", "## Benchmark vs estimate time", "",
@@ -159,7 +160,7 @@ def html(doc: dict[str, Any]) -> str:
         if "window" in g:
             parts.append(f" Steps {g['window'][0]}–{g['window'][1]}: ours {_f(g['ours_window_pct'], sign=True)} %, "
                          f"thesis {_f(g['thesis_window_pct'], sign=True)} %.")
-        parts.append("</p>")
+        parts.append(f" <i>Why:</i> {escape(g['why'])}</p>")
         if c.get("svg"):
             parts.append("<p><small>Throughput per step, mean and min–max over runs; the plot's step 0 is the "
                          "baseline (thesis step “-”), its step k + 1 the thesis's step k.</small></p>" + c["svg"])
