@@ -55,6 +55,7 @@ def run_reproduce(cfg: Any, settings: Settings, progress: Progress | None = None
 
     out = Path(cfg.out)
     config = config_document(cfg, settings)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")  # kept even if a run fails
     edge_task = progress.add_task("edge cases (runs)", total=2 * cfg.runs) if progress else None
     rv_task = progress.add_task("random-valid (episodes)", total=cfg.episodes) if progress else None
