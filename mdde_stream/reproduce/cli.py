@@ -48,27 +48,30 @@ def run_reproduce(cfg: Any, settings: Settings, progress: Progress | None = None
     """Run everything, write the files, return the results document."""
     from mdde_stream.edge_cases_cli import throughput_svg
     from mdde_stream.reproduce.report import write_all
-    from mdde_stream.reproduce.results import edge_case_results, random_valid_results, targets
+    from mdde_stream.reproduce.results import edge_case_results, random_valid_results, targets, variant_summary
     from mdde_stream.reproduce.runner import (
-        benchmark_timing, config_document, estimator_timing, run_edge, run_random_valid,
+        benchmark_timing, config_document, delete_masks, estimator_timing, run_edge, run_random_valid,
     )
 
     out = Path(cfg.out)
     config = config_document(cfg, settings)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")  # kept even if a run fails
+    masks = delete_masks()
     edge_task = progress.add_task("edge cases (runs)", total=2 * cfg.runs) if progress else None
-    rv_task = progress.add_task("random-valid (episodes)", total=cfg.episodes) if progress else None
+    rv_task = progress.add_task("random-valid (episodes)", total=cfg.episodes * len(masks)) if progress else None
 
     def on_run(_case: str) -> None:
         if progress is not None and edge_task is not None:
             progress.advance(edge_task)
 
     edge_doc, layout = run_edge(cfg, settings, out / "edge-cases", on_run)
-    numbering = "fragment_numbering" in layout
-    config["edge_cases"]["fragment_numbering_applied"] = numbering
+    numbering = layout["numbering"] == "thesis"
+    config["edge_cases"]["fragment_numbering_applied"] = layout["numbering"] or "node order (no option)"
+    config["edge_cases"]["fragment_grouping_applied"] = layout["grouping"] or "contiguous (no option)"
     edge = edge_case_results(edge_doc, numbering, cfg.why)
     for case, summary in edge_doc["cases"].items():
+        edge[case]["fragment_numbering"] = layout["numbering"] or edge[case]["fragment_numbering"]
         edge[case]["svg"] = throughput_svg(summary, cfg.benchmark)
     timing = {**benchmark_timing(edge_doc), **estimator_timing(edge_doc)}
 
@@ -76,8 +79,12 @@ def run_reproduce(cfg: Any, settings: Settings, progress: Progress | None = None
         if progress is not None and rv_task is not None:
             progress.advance(rv_task)
 
-    episodes, env_options = run_random_valid(cfg, settings, on_episode)
+    runs = {mask: run_random_valid(cfg, settings, mask, on_episode) for mask in masks}
+    episodes, env_options = runs[masks[0]]
     rv = random_valid_results(episodes, env_options)
+    if len(runs) > 1:
+        rv["delete_mask_variants"] = {str(m): variant_summary(eps, opts) for m, (eps, opts) in runs.items()}
+    config["random_valid"].update({k: v for k, v in env_options.items() if k not in config["random_valid"]})
     config["random_valid"]["baseline_source"] = rv["baseline_source"]
     doc = {"config": config, "targets": targets(edge, rv, cfg.why, numbering), "edge_cases": edge,
            "timing": timing, "random_valid": rv}

@@ -100,6 +100,14 @@ def markdown(doc: dict[str, Any]) -> str:
                              + " | ".join(f"{v:.3f}" for v in row["reads_pct"]) + " |")
         avg = rv["tables"]["average"]["ours"]
         lines += ["", f"Episode maximum instead of last measurement: average Thr. Δ {avg['thr_delta_max_pct']:.2f} %."]
+        variants = rv.get("delete_mask_variants")
+        if variants:
+            lines += ["", "Delete mask (the thesis's rule: another node holds the fragment; MDDE's code: another node's "
+                      "replica was read in the latest measurement):", "",
+                      "| delete mask | Thr. Δ % (last) | Thr. Δ % (episode max) | reads % per agent |", "|---|---|---|---|"]
+            for mask, v in variants.items():
+                lines.append(f"| {mask} | {v['thr_delta_pct']:.2f} | {v['thr_delta_max_pct']:.2f} | "
+                             + " / ".join(f"{x:.2f}" for x in v["reads_pct"]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -184,5 +192,19 @@ def html(doc: dict[str, Any]) -> str:
                              f"<td>{row['thr_delta_pct']:.3f}</td>"
                              + "".join(f"<td>{v:.3f}</td>" for v in row["reads_pct"]) + "</tr>")
         parts.append("</table>")
+        avg = rv["tables"]["average"]["ours"]
+        parts.append(f"<p>Episode maximum instead of the last measurement: average Thr. Δ "
+                     f"{avg['thr_delta_max_pct']:.2f} %.</p>")
+        variants = rv.get("delete_mask_variants")
+        if variants:
+            parts.append("<h3>Delete mask</h3><p>The thesis's rule (another node holds the fragment) beside MDDE's "
+                         "code (another node's replica was read in the latest measurement).</p><table><tr>"
+                         "<th class='l'>delete mask</th><th>Thr. Δ % (last)</th><th>Thr. Δ % (episode max)</th>"
+                         "<th>reads % per agent</th></tr>")
+            for mask, v in variants.items():
+                parts.append(f"<tr><td class='l'>{escape(mask)}</td><td>{v['thr_delta_pct']:.2f}</td>"
+                             f"<td>{v['thr_delta_max_pct']:.2f}</td><td>"
+                             + " / ".join(f"{x:.2f}" for x in v["reads_pct"]) + "</td></tr>")
+            parts.append("</table>")
     parts.append("<h2>Configuration</h2><pre>" + escape(json.dumps(doc["config"], indent=1)) + "</pre></body></html>")
     return "\n".join(parts) + "\n"

@@ -141,6 +141,14 @@ def random_valid_results(episodes: Sequence[Episode], env_options: dict[str, Any
     }
 
 
+def variant_summary(episodes: Sequence[Episode], env_options: dict[str, Any]) -> dict[str, Any]:
+    """Average Thr. Δ (last measurement and episode maximum) and reads share of one environment variant."""
+    avg = agent_tables(episodes)["average"]
+    return {"delete_mask": env_options.get("delete_mask"), "episodes": len(episodes),
+            "thr_delta_pct": avg["thr_delta_pct"], "thr_delta_max_pct": avg["thr_delta_max_pct"],
+            "reads_pct": avg["reads_pct"]}
+
+
 def targets(edge: dict[str, Any] | None, random_valid: dict[str, Any] | None, why: dict[str, str],
             numbering_applied: bool) -> list[dict[str, Any]]:
     """The issue's "Done when" figures, met or not; ``why`` fills the explanation of any target."""

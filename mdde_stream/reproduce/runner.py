@@ -30,6 +30,10 @@ FRAGMENT_NUMBERING = "thesis"
 """Which node's fragments carry which indices: the thesis's Table 5.3 shows its run had the index
 blocks f0-4, f5-9, f10-14, f15-19 on w0, w2, w3, w1; greedy agents copy in index order, so this
 decides at which step the hot fragments move."""
+FRAGMENT_GROUPING = "hashed"
+"""Each node's records grouped into its fragments in a seeded pseudo-random order (thesis §3.2.1)."""
+DELETE_MASKS = ("replicas", "mdde")
+"""Delete legality: the thesis's rule (another node holds the fragment), and the original code's."""
 
 
 @dataclass
@@ -91,7 +95,8 @@ def run_edge(cfg: ReproduceConfig, settings: Settings, out: Path,
     """Both edge cases, ``cfg.runs`` runs each; (the edge-cases document, layout options applied)."""
     from mdde_stream.edge_cases_cli import run_edge_cases
 
-    layout = accepted_options(run_edge_cases, {"fragment_numbering": FRAGMENT_NUMBERING})
+    layout = accepted_options(run_edge_cases, {"numbering": FRAGMENT_NUMBERING, "grouping": FRAGMENT_GROUPING,
+                                               "fragment_numbering": FRAGMENT_NUMBERING})
     handler = _RunCounter(on_run) if on_run else None
     edge_logger = logging.getLogger("mdde_stream.edge_cases")
     if handler:
@@ -103,7 +108,8 @@ def run_edge(cfg: ReproduceConfig, settings: Settings, out: Path,
     finally:
         if handler:
             edge_logger.removeHandler(handler)
-    return doc, layout
+    applied = doc.get("fragment_numbering", layout.get("numbering", layout.get("fragment_numbering")))
+    return doc, {"numbering": applied, "grouping": doc.get("fragment_grouping", layout.get("grouping"))}
 
 
 class _RunCounter(logging.Handler):
@@ -118,42 +124,88 @@ class _RunCounter(logging.Handler):
             self.on_run(str(record.args[0]))
 
 
-def run_random_valid(cfg: ReproduceConfig, settings: Settings,
+def env_layout_options(cfg: ReproduceConfig, delete_mask: str | None) -> dict[str, Any]:
+    """Environment options the installed ``EnvConfig`` takes: thesis numbering, real baseline, mask."""
+    from mdde_stream.env import EnvConfig
+
+    fields = EnvConfig.model_fields
+    wanted: dict[str, Any] = {"fragment_numbering": FRAGMENT_NUMBERING, "fragment_grouping": FRAGMENT_GROUPING}
+    if cfg.benchmark == "real":
+        wanted["baseline"] = "real"  # §5.3: one YCSB run at initialisation, estimates after it
+    if delete_mask is not None:
+        wanted["delete_mask"] = delete_mask
+    return {k: v for k, v in wanted.items() if k in fields}
+
+
+def delete_masks() -> tuple[str | None, ...]:
+    """The delete masks to compare, or (None,) when the environment has no such option."""
+    from mdde_stream.env import EnvConfig
+
+    return DELETE_MASKS if "delete_mask" in EnvConfig.model_fields else (None,)
+
+
+def run_random_valid(cfg: ReproduceConfig, settings: Settings, delete_mask: str | None = None,
                      on_episode: Callable[[Episode], None] | None = None) -> tuple[list[Episode], dict[str, Any]]:
-    """``cfg.episodes`` random-valid episodes under Table 5.5; (episodes, env options applied)."""
+    """``cfg.episodes`` random-valid episodes under Table 5.5; (episodes, env options applied).
+
+    With ``--benchmark real`` the environment's one baseline comes from the real benchmark, so
+    benchmark workers and an aggregator run for the duration (as for the edge cases).
+    """
     from mdde_stream.env import parallel_env
     from mdde_stream.policies import make_policy
 
-    options = cfg.env_options()
+    options = {**cfg.env_options(), **env_layout_options(cfg, delete_mask)}
+    services = _services(cfg, settings) if options.get("baseline") == "real" else None
     policy = make_policy("random-valid", seed=cfg.seed)
-    env = parallel_env(settings=run_settings(cfg, settings), **options)
-    frequency = int(options["benchmark_frequency"])
     episodes: list[Episode] = []
     try:
-        for e in range(cfg.episodes):
-            seed = cfg.seed + e
-            policy.reset(seed)
-            observations, _ = env.reset(seed=seed)
-            initial = env.initial if env.initial is not None else env.latest
-            baseline = float(initial.throughput)
-            curve = [baseline]
-            best = -np.inf
-            while env.agents:
-                observations, *_ = env.step(policy.act(observations))
-                if env.step_count % frequency == 0:
-                    tau = float(env.latest.throughput)
-                    curve.append(tau)
-                    best = max(best, tau)
-            episode = Episode(seed=seed, baseline=baseline, last=float(env.latest.throughput),
-                              best=float(best if np.isfinite(best) else baseline),
-                              last_node_reads=[int(v) for v in env.latest.node_reads],
-                              baseline_source=str(initial.source), curve=curve)
-            episodes.append(episode)
-            if on_episode:
-                on_episode(episode)
+        env = parallel_env(settings=run_settings(cfg, settings), **options)
+        try:
+            for e in range(cfg.episodes):
+                episode = _episode(env, policy, cfg.seed + e, int(options["benchmark_frequency"]))
+                episodes.append(episode)
+                if on_episode:
+                    on_episode(episode)
+        finally:
+            env.close()
     finally:
-        env.close()
+        if services is not None:
+            services.stop()
     return episodes, {k: v for k, v in options.items() if k != "state"}
+
+
+def _services(cfg: ReproduceConfig, settings: Settings) -> Any:
+    """Benchmark workers and an aggregator for a real baseline (none started with ``--workers 0``)."""
+    from mdde_stream.benchmark.client import LocalServices, wait_for_group
+    from mdde_stream.bus import open_bus
+
+    services = LocalServices(settings, cfg.workers)
+    if cfg.workers:
+        services.start()
+        with open_bus(settings=settings) as bus:
+            wait_for_group(bus, services.worker_group, cfg.workers)
+            wait_for_group(bus, services.aggregator_group, 1)
+    return services
+
+
+def _episode(env: Any, policy: Any, seed: int, frequency: int) -> Episode:
+    """One episode: the baseline at reset, every measurement, the last one's reads per node."""
+    policy.reset(seed)
+    observations, _ = env.reset(seed=seed)
+    initial = env.initial if env.initial is not None else env.latest
+    baseline = float(initial.throughput)
+    curve = [baseline]
+    best = -np.inf
+    while env.agents:
+        observations, *_ = env.step(policy.act(observations))
+        if env.step_count % frequency == 0:
+            tau = float(env.latest.throughput)
+            curve.append(tau)
+            best = max(best, tau)
+    return Episode(seed=seed, baseline=baseline, last=float(env.latest.throughput),
+                   best=float(best if np.isfinite(best) else baseline),
+                   last_node_reads=[int(v) for v in env.latest.node_reads],
+                   baseline_source=str(initial.source), curve=curve)
 
 
 def estimator_timing(doc: dict[str, Any], repeats: int = 50) -> dict[str, float]:
