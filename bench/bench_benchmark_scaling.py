@@ -84,7 +84,7 @@ def main() -> None:
                         data_dir=tmp)
     bus = open_bus(settings=settings)
     ensure_topics(bus, settings)
-    _, ranges, layout = fragment_layout(RECORDS, 4, 20)
+    _, ranges, layout = fragment_layout(RECORDS, 4, 20, "contiguous")  # slots = keys: requests carry no record layout
     node_urls = dict(zip(layout, urls))
     nodes = DataNodes(node_urls, RecordSpec(record_count=RECORDS, key_prefix=prefix))
     nodes.load(ranges, {n: list(ranges) for n in layout})  # every node holds everything

@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-timeout", type=float, default=30.0, help="apply an incomplete step after this long (s)")
     p.add_argument("--record-shape", choices=("default", "large"), default="default",
                    help="record preset loaded on the data nodes (thesis Appendix C)")
+    p.add_argument("--grouping", choices=("hashed", "contiguous"), default="hashed",
+                   help="how each node's records are grouped into its fragments (fragmenter)")
+    p.add_argument("--numbering", choices=("node", "thesis"), default="node",
+                   help="which node's fragments carry which indices (fragmenter; 'thesis': blocks on w0, w2, w3, w1)")
     p.add_argument("--no-data", action="store_true",
                    help="ignore MDDE_DATA_NODES: keep the allocation only (estimate / simulated benchmarks)")
     return p
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     registry = open_registry(
         settings, args.nodes, args.fragments, args.records, data_nodes=data_nodes, prefix=args.prefix,
-        reuse=not args.fresh,
+        reuse=not args.fresh, grouping=args.grouping, numbering=args.numbering,
     )
     try:
         return serve(

@@ -20,6 +20,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
+from mdde_stream.env.config import EnvConfig, default_of
+
 logger = logging.getLogger(__name__)
 
 ENV_NAME = "mdde_stream_masked"
@@ -74,8 +76,7 @@ def make_env(env_config: dict[str, Any]):
 
     from mdde_stream.env import parallel_env
 
-    options = {"publish_events": False, "workload": "latest", "storage_importance": 0.5,
-               "do_nothing_worth": 1.0, **env_config}
+    options = {"publish_events": False, **env_config}  # everything else: EnvConfig's Table 5.5 defaults
     return ParallelPettingZooEnv(RllibMaskedObservations(parallel_env(**options)))
 
 
@@ -137,13 +138,14 @@ def train(iterations: int, env_config: dict[str, Any], batch: int = 400, minibat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--nodes", type=int, default=4)
-    parser.add_argument("--fragments", type=int, default=20)
-    parser.add_argument("--episode-steps", type=int, default=100)
+    parser.add_argument("--nodes", type=int, default=default_of("nodes"))
+    parser.add_argument("--fragments", type=int, default=default_of("fragments"))
+    parser.add_argument("--episode-steps", type=int, default=default_of("max_steps"), help="Table 5.5: 1,001")
     parser.add_argument("--batch", type=int, default=400)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env_config = {"nodes": args.nodes, "fragments": args.fragments, "max_steps": args.episode_steps}
+    print("environment:", EnvConfig(**env_config).model_dump(mode="json"))
     for summary in train(args.iterations, env_config, batch=args.batch):
         print(summary)
 

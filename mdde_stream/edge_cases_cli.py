@@ -35,8 +35,12 @@ def run_edge_cases(benchmark: str, runs: int, out: Path, *, settings: Settings |
                    operations: int = 100_000, records: int = 10_000, clients: int = 50, seed: int = 0,
                    cases: tuple[str, ...] = ("starving", "greedy"), workers: int = 2,
                    key_prefix: str = "edge:", timeout_s: float = 300.0, service_cv: float = 0.0,
-                   tasks: int = 8) -> dict[str, Any]:
-    """Run the cases, write the report folder, return the JSON document."""
+                   tasks: int = 8, grouping: str = "hashed", numbering: str = "thesis") -> dict[str, Any]:
+    """Run the cases, write the report folder, return the JSON document.
+
+    ``numbering`` defaults to the thesis's (fragment blocks on w0, w2, w3, w1, see ``fragmenter.py``):
+    the greedy agents copy in index order, so Tables 5.3/5.4 only line up with it.
+    """
     from mdde_stream.benchmark.capacity import parse_rates
     from mdde_stream.registry import fragment_layout, open_registry
 
@@ -46,8 +50,10 @@ def run_edge_cases(benchmark: str, runs: int, out: Path, *, settings: Settings |
         raise ValueError(f"unknown case(s) {unknown}: choose from {sorted(CASE_WORKLOADS)}")
     if runs < 1:
         raise ValueError(f"--runs must be at least 1, got {runs}")
-    record_fragment, ranges, layout = fragment_layout(records, NODE_COUNT, FRAGMENT_COUNT)
-    node_ids, fragment_ids = list(layout), list(ranges)
+    layout = fragment_layout(records, NODE_COUNT, FRAGMENT_COUNT, grouping, numbering)  # type: ignore[arg-type]
+    record_fragment, ranges = layout.record_fragment, layout.ranges
+    node_ids, fragment_ids = list(layout.allocation), list(ranges)
+    options = {"grouping": grouping, "numbering": numbering}
     rates = parse_rates(settings.benchmark_node_rates, node_ids)
     memory = settings.model_copy(update={"state": ""})
     started = time.time()
@@ -55,7 +61,7 @@ def run_edge_cases(benchmark: str, runs: int, out: Path, *, settings: Settings |
     if benchmark == "simulated":
         if any(r <= 0 for r in rates.values()):
             raise ValueError(f"the simulated benchmark needs positive node rates, got {rates}")
-        registry = open_registry(memory, NODE_COUNT, FRAGMENT_COUNT, records)
+        registry = open_registry(memory, NODE_COUNT, FRAGMENT_COUNT, records, **options)  # type: ignore[arg-type]
         for case in cases:
             bench = simulated_bench(case, operations, records, record_fragment, list(rates.values()),
                                     clients, service_cv)
@@ -63,7 +69,7 @@ def run_edge_cases(benchmark: str, runs: int, out: Path, *, settings: Settings |
         registry.close()
     elif benchmark == "real":
         summaries = _run_real(settings, memory, cases, runs, seed, operations, records, clients, workers,
-                              key_prefix, timeout_s, tasks, node_ids, fragment_ids, ranges, rates)
+                              key_prefix, timeout_s, tasks, node_ids, fragment_ids, ranges, rates, options)
     else:
         raise ValueError(f"--benchmark must be real or simulated, got {benchmark!r}")
     doc = {
@@ -73,6 +79,8 @@ def run_edge_cases(benchmark: str, runs: int, out: Path, *, settings: Settings |
         "operations": operations,
         "records": records,
         "clients": clients,
+        "fragment_grouping": grouping,
+        "fragment_numbering": numbering,
         "node_rates": rates,
         "elapsed_s": time.time() - started,
         "cases": summaries,
@@ -84,13 +92,14 @@ def run_edge_cases(benchmark: str, runs: int, out: Path, *, settings: Settings |
 def _run_real(settings: Settings, memory: Settings, cases: tuple[str, ...], runs: int, seed: int,
               operations: int, records: int, clients: int, workers: int, key_prefix: str, timeout_s: float,
               tasks: int, node_ids: list[str], fragment_ids: list[str], ranges: dict[str, tuple[int, int]],
-              rates: dict[str, float]) -> dict[str, Any]:
+              rates: dict[str, float], options: dict[str, Any]) -> dict[str, Any]:
     from mdde_stream.benchmark.capacity import clock_key
     from mdde_stream.benchmark.client import LocalServices, RealBenchmark, wait_for_group
     from mdde_stream.bus import open_bus
     from mdde_stream.bus.topics import ensure_topics
     from mdde_stream.datanodes import DataNodes, RecordSpec
     from mdde_stream.registry import open_registry
+    from mdde_stream.registry.fragmenter import record_layout
 
     urls = settings.data_node_urls
     if len(urls) < NODE_COUNT or not settings.bus.startswith("kafka://"):
@@ -100,7 +109,8 @@ def _run_real(settings: Settings, memory: Settings, cases: tuple[str, ...], runs
     bus = open_bus(settings=settings)
     ensure_topics(bus, settings)
     nodes = DataNodes(node_urls, RecordSpec(record_count=records, key_prefix=key_prefix))
-    registry = open_registry(memory, NODE_COUNT, FRAGMENT_COUNT, records, data_nodes=nodes)
+    registry = open_registry(memory, NODE_COUNT, FRAGMENT_COUNT, records, data_nodes=nodes, **options)
+    wire_layout = record_layout(NODE_COUNT, options["grouping"], options["numbering"], 0)
     services = LocalServices(settings, workers)  # joins the standard groups of these topics
     benches: dict[str, RealBenchmark] = {}
     summaries: dict[str, Any] = {}
@@ -114,7 +124,7 @@ def _run_real(settings: Settings, memory: Settings, cases: tuple[str, ...], runs
             benches[workload] = RealBenchmark(
                 bus, settings, node_ids, fragment_ids, workload_for(case, operations, records, clients),
                 workload=workload, data_nodes=node_urls, node_rates=rates, fragment_records=ranges,
-                key_prefix=key_prefix, tasks=tasks, timeout_s=timeout_s,
+                key_prefix=key_prefix, record_layout=wire_layout, tasks=tasks, timeout_s=timeout_s,
             )
             bench = RealBench(benches.__getitem__)
             bench.workload = workload
@@ -277,12 +287,18 @@ def edge_cases_command(
     key_prefix: str = typer.Option("edge:", "--key-prefix", help="real: key prefix of the dataset on the nodes"),
     timeout: float = typer.Option(300.0, "--timeout", help="real: seconds to wait for one benchmark result"),
     service_cv: float = typer.Option(0.0, "--service-cv", min=0.0, help="simulated: service time variation"),
+    grouping: str = typer.Option("hashed", "--grouping", help="fragmenter: hashed | contiguous record grouping"),
+    numbering: str = typer.Option("thesis", "--numbering",
+                                  help="fragmenter: 'thesis' (blocks on w0, w2, w3, w1, as Table 5.3 shows) | 'node'"),
 ) -> None:
     """Reproduce the thesis's starving and greedy edge cases (§5.2) and write tables, plots and JSON."""
+    typer.echo(f"configuration: benchmark={benchmark} runs={runs} operations={operations} records={records} "
+               f"clients={clients} seed={seed} cases={','.join(case)} grouping={grouping} numbering={numbering} "
+               f"(stored in {out / 'edge_cases.json'})")
     try:
         doc = run_edge_cases(benchmark, runs, out, operations=operations, records=records, clients=clients,
                              seed=seed, cases=tuple(case), workers=workers, key_prefix=key_prefix,
-                             timeout_s=timeout, service_cv=service_cv)
+                             timeout_s=timeout, service_cv=service_cv, grouping=grouping, numbering=numbering)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -180,6 +180,21 @@ class StepCompleted(Event):
     truncated: bool = False
 
 
+class RecordLayout(BaseModel):
+    """How workload keys map onto the fragmenter's record slots (see ``registry/fragmenter.py``).
+
+    Small enough to travel with every benchmark task, so a worker rebuilds the same key -> slot map
+    the registry laid out; absent means slots are keys (contiguous grouping, node numbering).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: int = Field(ge=1, le=4096)
+    grouping: Literal["hashed", "contiguous"] = "hashed"
+    numbering: list[int] = Field(default_factory=list, description="node of each block of fragment indices; [] = node order")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+
+
 class BenchmarkRequested(Event):
     """Ask for a real or simulated benchmark of the current allocation."""
 
@@ -198,6 +213,7 @@ class BenchmarkRequested(Event):
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves (default: MDDE_BENCHMARK_NODE_RATES)")
     fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
     key_prefix: str = Field(default="user", description="record key prefix on the data nodes")
+    record_layout: RecordLayout | None = Field(default=None, description="key -> slot layout of the records (None: identity)")
 
 
 class BenchmarkTask(Event):
@@ -221,6 +237,7 @@ class BenchmarkTask(Event):
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves; absent = unpaced")
     fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
     key_prefix: str = Field(default="user", description="record key prefix on the data nodes")
+    record_layout: RecordLayout | None = Field(default=None, description="key -> slot layout of the records (None: identity)")
 
     @property
     def key(self) -> str:

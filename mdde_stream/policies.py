@@ -18,6 +18,11 @@ logger = logging.getLogger(__name__)
 Observations = dict[str, dict[str, np.ndarray]]
 
 
+def _skip_offset(mask: np.ndarray, w: int, f: int) -> int:
+    """1 when slot 0 is the skip action, 0 when the scenario has none (``allow_skip=False``)."""
+    return int(mask.size - (w * f + f))
+
+
 def _layout(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, int, int, int]:
     """(allocation bool (W, F), own node index, W, F) from one agent's observation."""
     grid = obs["observation"]
@@ -83,18 +88,19 @@ class Starving(Policy):
             alloc, own, w, f = _layout(obs)
             target = self.target % w
             mask = obs["action_mask"]
+            o = _skip_offset(mask, w, f)
             action = 0
             if own == target:
                 for frag in np.flatnonzero(~alloc[own]):
                     source = int(np.flatnonzero(alloc[:, frag])[0])
-                    candidate = f + 1 + source * f + int(frag)
+                    candidate = o + f + source * f + int(frag)
                     if mask[candidate]:
                         action = candidate
                         break
             else:
                 for frag in np.flatnonzero(alloc[own] & alloc[target]):
-                    if mask[1 + frag]:
-                        action = 1 + int(frag)
+                    if mask[o + frag]:
+                        action = o + int(frag)
                         break
             out[agent] = action
         return out
@@ -115,7 +121,7 @@ class Greedy(Policy):
             if missing.size:
                 frag = int(missing[0])
                 source = int(np.flatnonzero(alloc[:, frag])[0])
-                action = f + 1 + source * f + frag
+                action = _skip_offset(obs["action_mask"], w, f) + f + source * f + frag
             out[agent] = action
         return out
 

@@ -13,21 +13,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mdde_stream.env.config import default_of, describe
+
 logger = logging.getLogger(__name__)
 console = Console()
 
 
 def run(
     episodes: int = typer.Option(5, "--episodes", min=1, help="Episodes to run."),
-    steps: int = typer.Option(100, "--steps", min=1, help="Steps per episode (truncation)."),
+    steps: int = typer.Option(default_of("max_steps"), "--steps", min=1, help="Steps per episode (Table 5.5: 1,001)."),
     policy: str = typer.Option("random-valid", "--policy", help="random-valid | do-nothing | starving | greedy."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of episode 0 (episode e uses seed + e)."),
     benchmark: str = typer.Option("estimate", "--benchmark", help="estimate | simulated | real."),
     run_id: str = typer.Option(None, "--run-id", help="Run id (default: generated)."),
     nodes: int = typer.Option(4, "--nodes", min=2, help="Data nodes (one agent each)."),
     fragments: int = typer.Option(20, "--fragments", min=1, help="Fragments."),
-    workload: str = typer.Option("uniform", "--workload", help="Workload preset or distribution."),
-    frequency: int = typer.Option(5, "--frequency", min=1, help="Benchmark every S steps."),
+    workload: str = typer.Option(default_of("workload"), "--workload", help="Workload preset or distribution."),
+    frequency: int = typer.Option(default_of("benchmark_frequency"), "--frequency", min=1,
+                                  help="Benchmark every S steps (Table 5.5: 25)."),
+    do_nothing_worth: float = typer.Option(default_of("do_nothing_worth"), "--do-nothing-worth",
+                                           help="V, reward of a legal skip (Table 5.5: 1.0)."),
+    storage_importance: float = typer.Option(default_of("storage_importance"), "--storage-importance", min=0.0,
+                                             help="ϱ, weight of the storage term (Table 5.5: 0.5)."),
     operations: int = typer.Option(None, "--operations", min=1, help="Reads per benchmark (default: the preset's)."),
     benchmark_timeout: float = typer.Option(120.0, "--benchmark-timeout", min=0.01,
                                             help="Seconds to wait for a real benchmark result."),
@@ -45,7 +52,8 @@ def run(
 
     options = dict(nodes=nodes, fragments=fragments, max_steps=steps, seed=seed, benchmark=benchmark,
                    workload=workload, benchmark_frequency=frequency, operations=operations,
-                   benchmark_timeout_s=benchmark_timeout)
+                   benchmark_timeout_s=benchmark_timeout, do_nothing_worth=do_nothing_worth,
+                   storage_importance=storage_importance)
     if run_id:
         options["run_id"] = run_id
     try:
@@ -56,6 +64,8 @@ def run(
         raise typer.Exit(2) from None
 
     console.print(f"run id: [bold]{config.run_id}[/bold]")
+    # The configuration is also recorded with the run (every EpisodeStarted event carries it).
+    console.print(f"configuration: {describe(config)}", markup=False, highlight=False)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, disable=quiet, transient=False,

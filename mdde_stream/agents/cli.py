@@ -14,6 +14,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from mdde_stream.env.config import default_of
+
 logger = logging.getLogger(__name__)
 console = Console()
 
@@ -27,6 +29,10 @@ def _redis_url(explicit: str | None) -> str:
     return url
 
 
+def _describe_options(options: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in options.items() if v is not None)
+
+
 def _env_options(nodes: int, fragments: int, workload: str, benchmark: str, episode_steps: int,
                  storage_importance: float, do_nothing_worth: float, frequency: int) -> dict[str, Any]:
     return dict(nodes=nodes, fragments=fragments, workload=workload, benchmark=benchmark, max_steps=episode_steps,
@@ -34,14 +40,17 @@ def _env_options(nodes: int, fragments: int, workload: str, benchmark: str, epis
                 benchmark_frequency=frequency, publish_events=False)
 
 
-_NODES = typer.Option(4, "--nodes", min=2, help="Data nodes (one agent each).")
-_FRAGMENTS = typer.Option(20, "--fragments", min=1, help="Fragments.")
-_WORKLOAD = typer.Option("latest", "--workload", help="Workload preset or distribution.")
+_NODES = typer.Option(default_of("nodes"), "--nodes", min=2, help="Data nodes (one agent each).")
+_FRAGMENTS = typer.Option(default_of("fragments"), "--fragments", min=1, help="Fragments (Table 5.5: 20).")
+_WORKLOAD = typer.Option(default_of("workload"), "--workload", help="Workload preset or distribution.")
 _BENCHMARK = typer.Option("estimate", "--benchmark", help="estimate | simulated | real.")
-_EPISODE = typer.Option(100, "--episode-steps", min=1, help="Steps per episode.")
-_STORAGE = typer.Option(0.5, "--storage-importance", min=0.0, help="ϱ, weight of the storage reward term.")
-_DN_WORTH = typer.Option(1.0, "--do-nothing-worth", help="V, reward of a legal skip.")
-_FREQ = typer.Option(5, "--frequency", min=1, help="Benchmark every S steps.")
+_EPISODE = typer.Option(default_of("max_steps"), "--episode-steps", min=1, help="Steps per episode (Table 5.5: 1,001).")
+_STORAGE = typer.Option(default_of("storage_importance"), "--storage-importance", min=0.0,
+                        help="ϱ, weight of the storage reward term (Table 5.5: 0.5).")
+_DN_WORTH = typer.Option(default_of("do_nothing_worth"), "--do-nothing-worth",
+                         help="V, reward of a legal skip (Table 5.5: 1.0).")
+_FREQ = typer.Option(default_of("benchmark_frequency"), "--frequency", min=1,
+                     help="Benchmark every S steps (Table 5.5: 25).")
 
 
 def train(
@@ -56,9 +65,10 @@ def train(
     redis: str = typer.Option(None, "--redis", help="Redis URL of the shared replay (default MDDE_STATE)."),
     capacity: int = typer.Option(100_000, "--capacity", min=1, help="Replay capacity (transitions)."),
     learning_starts: int = typer.Option(None, "--learning-starts", min=0, help="Default: the thesis's 25,025."),
-    update_every: int = typer.Option(None, "--update-every", min=1, help="Env steps per update (default 25)."),
+    update_every: int = typer.Option(None, "--update-every", min=1,
+                                     help="Env steps per update (default 1: Table 5.5 updates the weights every step)."),
     batch_size: int = typer.Option(None, "--batch", min=1, help="Batch size (default 100)."),
-    lr: float = typer.Option(None, "--lr", help="Actor and critic learning rate (default 1e-2)."),
+    lr: float = typer.Option(None, "--lr", help="Actor and critic learning rate (default: Table 5.5's 0.001)."),
     hidden: int = typer.Option(None, "--hidden", min=1, help="Hidden units (default ⌊0.7·(obs+actions)⌋)."),
     seed: int = typer.Option(0, "--seed", min=0),
     telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Publish to mdde.telemetry."),
@@ -89,6 +99,8 @@ def train(
     shape = f"{actors} actors + {external_actors} external" if external_actors else (
         f"{actors} actors" if actors else "in-process")
     console.print(f"run id [bold]{run_id}[/bold]: {steps} steps, {shape}")
+    console.print(f"environment: {_describe_options(env_options)}", markup=False, highlight=False)
+    console.print(f"learner: {_describe_options(config.to_dict())}", markup=False, highlight=False)
     try:
         if actors or external_actors:
             from mdde_stream.agents.distributed import train_distributed
@@ -112,7 +124,7 @@ def train(
     finally:
         if sink is not None:
             sink.close()
-    save_checkpoint(learner, out, extra={"env": env_options, "run_id": run_id, **summary})
+    save_checkpoint(learner, out, extra={"env": env_options, "learner": config.to_dict(), "run_id": run_id, **summary})
     console.print(f"[green]checkpoint written to {out}[/green] {json.dumps(summary)}")
 
 
@@ -159,6 +171,8 @@ def evaluate(
         raise typer.BadParameter("--policies is empty")
     env_options = _env_options(nodes, fragments, workload, benchmark, episode_steps, storage_importance,
                                do_nothing_worth, frequency)
+    if not as_json:
+        console.print(f"environment: {_describe_options(env_options)}", markup=False, highlight=False)
     try:
         results = run_evaluation(specs, episodes, env_options, seed)
     except (ValueError, FileNotFoundError) as exc:

@@ -27,13 +27,8 @@ from mdde_stream.policies import Observations, Policy, make_policy
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EVAL_ENV: dict[str, Any] = {
-    "benchmark": "estimate",
-    "workload": "latest",
-    "storage_importance": 0.5,
-    "do_nothing_worth": 1.0,
-    "publish_events": False,
-}
+DEFAULT_EVAL_ENV: dict[str, Any] = {"publish_events": False}
+"""Evaluation runs the environment's own defaults (Table 5.5, ``EnvConfig``) unless told otherwise."""
 
 
 class MaddpgPolicy(Policy):

@@ -10,9 +10,10 @@
   Gumbel-softmax sample of its masked logits and ascend critic i (plus a small penalty on the raw
   logits, the reference implementation's "actor feature regularisation").
 
-Defaults follow the thesis's MADDPG runs (Table 5.5; the MDDE reference sample): two hidden layers
-of ⌊0.7·(obs + actions)⌋ units for actors and critics, lr 1e-2, τ 0.01, γ 0.95, batch 100, learning
-starts after 25 episodes of 1001 steps, an update every 25 environment steps, gradient-norm clip 0.5.
+Defaults follow the thesis's Table 5.5: two hidden layers of ⌊0.7·(obs + actions)⌋ units for actors
+and critics, learning rate 0.001, τ 0.01, γ 0.95, learning starts after 25 episodes of 1,001 steps
+(25,025), weights updated at every step ("multi-step 1"); batch 100 and gradient-norm clip 0.5 from
+the MADDPG reference implementation the thesis ran.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ class MaddpgConfig:
     """Units of each of the actors' two hidden layers; None: ⌊0.7·(obs + actions)⌋ as in the thesis."""
     critic_hidden: int | None = None
     """Units of each of the critics' two hidden layers; None: the same as the actors'."""
-    actor_lr: float = 1e-2
+    actor_lr: float = 1e-3
     """Adam learning rate of the actors."""
-    critic_lr: float = 1e-2
+    critic_lr: float = 1e-3
     """Adam learning rate of the critics."""
     tau: float = 0.01
     """Polyak factor of the target networks: target ← τ·online + (1 − τ)·target after each update."""
@@ -54,7 +55,7 @@ class MaddpgConfig:
     """Transitions per gradient step."""
     learning_starts: int = 25_025
     """Environment steps taken with the random-valid policy before the first update."""
-    update_every: int = 25
+    update_every: int = 1
     """Environment steps between two updates (one update of every agent each time)."""
     buffer_size: int = 1_000_000
     """Capacity of the in-process replay memory (the Redis one has its own)."""

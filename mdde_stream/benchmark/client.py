@@ -22,7 +22,7 @@ from mdde_stream.benchmark.outcome import BenchmarkOutcome
 from mdde_stream.bus.app import follow_from_end
 from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
-from mdde_stream.events import BenchmarkRequested, BenchmarkResult, EventDecodeError, decode_event
+from mdde_stream.events import BenchmarkRequested, BenchmarkResult, EventDecodeError, RecordLayout, decode_event
 from mdde_stream.workloads import WorkloadSpec
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class RealBenchmark:
         node_rates: Mapping[str, float] | None = None,
         fragment_records: Mapping[str, tuple[int, int]] | None = None,
         key_prefix: str = "user",
+        record_layout: RecordLayout | None = None,
         tasks: int = 8,
         timeout_s: float = 120.0,
     ) -> None:
@@ -59,6 +60,7 @@ class RealBenchmark:
         self.node_rates = dict(node_rates or {})
         self.fragment_records = dict(fragment_records or {})
         self.key_prefix = key_prefix
+        self.record_layout = record_layout
         self.tasks = tasks
         self.timeout_s = timeout_s
         self.last_result: BenchmarkResult | None = None
@@ -76,7 +78,7 @@ class RealBenchmark:
             clients=self.spec.clients, seed=seed, tasks=self.tasks,
             allocation={node: list(allocation.get(node, [])) for node in self.node_ids},
             data_nodes=self.data_nodes, node_rates=self.node_rates,
-            fragment_records=self.fragment_records, key_prefix=self.key_prefix,
+            fragment_records=self.fragment_records, key_prefix=self.key_prefix, record_layout=self.record_layout,
         )
         self._producer.produce(self.settings.topic(event.TOPIC), event.to_bytes(), key=event.key)
         self._producer.flush()

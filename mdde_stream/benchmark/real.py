@@ -42,7 +42,7 @@ from mdde_stream.config import Settings
 from mdde_stream.datanodes.generator import record_key
 from mdde_stream.estimator import natural_key
 from mdde_stream.events import AccessLog, BenchmarkRequested, BenchmarkResult, BenchmarkTask
-from mdde_stream.registry.fragmenter import fragment_layout
+from mdde_stream.registry.fragmenter import fragment_layout, layout_of
 from mdde_stream.workloads import PRESETS, WorkloadSpec, generate_keys
 
 logger = logging.getLogger(__name__)
@@ -80,8 +80,7 @@ def default_fragment_records(record_count: int, fragment_ids: Sequence[str]) -> 
             "fragment_records is empty and the allocation's fragments are not f0..f{F-1}: "
             "send the record ranges with the request"
         )
-    _, ranges, _ = fragment_layout(record_count, 1, len(fragment_ids))
-    return ranges
+    return fragment_layout(record_count, 1, len(fragment_ids), grouping="contiguous").ranges
 
 
 def plan_tasks(request: BenchmarkRequested, settings: Settings) -> list[BenchmarkTask]:
@@ -129,7 +128,7 @@ def plan_tasks(request: BenchmarkRequested, settings: Settings) -> list[Benchmar
         task_count=count, workload=request.workload, record_count=request.record_count,
         operation_total=total, clients=request.clients, seed=request.seed, allocation=request.allocation,
         data_nodes={n: data_nodes[n] for n in nodes}, node_rates={n: float(rates.get(n, 0.0)) for n in nodes},
-        fragment_records=ranges, key_prefix=request.key_prefix,
+        fragment_records=ranges, key_prefix=request.key_prefix, record_layout=request.record_layout,
     )
     return [
         BenchmarkTask(
@@ -171,8 +170,12 @@ def task_keys(task: BenchmarkTask) -> np.ndarray:
         spec = resolve_workload(task.workload, task.record_count, total, task.clients)
     except PlanError as exc:
         raise TaskError(str(exc)) from None
-    keys = generate_keys(spec, task.seed)
-    return keys[task.operation_offset : task.operation_offset + task.operation_count]
+    keys = generate_keys(spec, task.seed)[task.operation_offset : task.operation_offset + task.operation_count]
+    if task.record_layout is None:
+        return keys
+    # The workload chooses keys; the data nodes hold records by slot (the fragmenter's order).
+    fragment_count = len(set(task.fragment_records) | {f for held in task.allocation.values() for f in held})
+    return layout_of(task.record_layout, task.record_count, fragment_count).record_slot[keys]
 
 
 class TaskExecutor:

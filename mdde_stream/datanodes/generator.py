@@ -35,10 +35,10 @@ class RecordSpec:
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> "RecordSpec":
-        """``default`` (10 fields × 100 chars) or ``large`` (100 fields × 1,800–3,000 chars)."""
+        """``default`` (10 fields × 100 chars) or ``large`` (100 fields × 3,000 chars, YCSB's constant length)."""
         presets = {
             "default": cls(),
-            "large": cls(field_count=100, field_length_min=1800, field_length_max=3000),
+            "large": cls(field_count=100, field_length_min=3000, field_length_max=3000),
         }
         if name not in presets:
             raise ValueError(f"unknown dataset preset {name!r}: choose from {sorted(presets)}")

@@ -1,15 +1,18 @@
 """How the environment obtains ⟨τ, N, R⟩: one small interface, three modes.
 
-* ``estimate`` — the thesis's estimator (Eq 3.3–3.7) from the latest baseline; the baseline is a
-  simulated benchmark of the episode's initial allocation (no data nodes in the embedded mode). Cheap
-  enough to run on every benchmark step of a learning loop.
+* ``estimate`` — the thesis's estimator (Eq 3.3–3.7) from one baseline. As in the thesis (§5.3: "when
+  the environment is initialized, YCSB workload is executed to generate ... baseline read counts with
+  the throughput. All consecutive throughput measurements are performed using our estimation"), the
+  baseline is measured once, at the first reset — by the simulated benchmark, or the real one with
+  ``baseline="real"`` — and reused at every later reset: every episode starts from the same snapshot,
+  so the reward scale stays the same from episode to episode.
 * ``simulated`` — the seeded discrete-event benchmark (:class:`SimulatedBenchmark`) on every benchmark
   step: the same workload keys and replica policy as the real one.
 * ``real`` — a :class:`BenchmarkRequested` on ``mdde.benchmark.requests``, answered by the benchmark
   workers' aggregator on ``mdde.benchmark.results``; the wait is bounded and names what is missing.
 
-Baselines depend only on (seed, allocation), and every reset restores the same initial allocation, so
-they are cached: resetting an episode costs nothing after the first time.
+Simulated baselines depend only on (seed, allocation), and every reset restores the same initial
+allocation, so they are cached: resetting an episode costs nothing after the first time.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.env.scenario import Measurement
 from mdde_stream.estimator import estimate
+from mdde_stream.events import RecordLayout
+from mdde_stream.registry.fragmenter import Layout
 from mdde_stream.workloads import PRESETS, WorkloadSpec, generate_keys
 
 logger = logging.getLogger(__name__)
@@ -79,6 +84,10 @@ class BenchmarkSource(abc.ABC):
 
     mode: str = ""
 
+    def needs_data(self) -> bool:
+        """Whether the next call measures the data nodes (the stage must shuffle the data first)."""
+        return False
+
     @abc.abstractmethod
     def baseline(self, request: BenchmarkRequest) -> Measurement:
         """Measurement of the episode's initial allocation (called at reset)."""
@@ -125,21 +134,34 @@ class _Simulation:
 
 
 class EstimateSource(BenchmarkSource):
+    """Estimates from one baseline, measured at the first reset by ``measurer`` and kept."""
+
     mode = "estimate"
 
-    def __init__(self, simulation: _Simulation, j: float, k: float) -> None:
-        self.sim, self.j, self.k = simulation, j, k
-        self._baseline: BenchmarkOutcome | None = None
+    def __init__(self, measurer: BenchmarkSource, j: float, k: float) -> None:
+        self.measurer, self.j, self.k = measurer, j, k
+        self._baseline: Measurement | None = None
+
+    @property
+    def baseline_source(self) -> str:
+        return self.measurer.mode
+
+    def needs_data(self) -> bool:
+        return self._baseline is None and self.measurer.needs_data()
 
     def baseline(self, request: BenchmarkRequest) -> Measurement:
-        self._baseline = self.sim.run(request.allocation, request.seed, cache=True)
-        return from_outcome(self._baseline)
+        if self._baseline is None:
+            self._baseline = self.measurer.baseline(request)
+        return self._baseline
 
     def measure(self, request: BenchmarkRequest) -> Measurement:
         if self._baseline is None:
             raise RuntimeError("estimate requested before a baseline: call reset() first")
-        est = estimate(request.allocation, self._baseline, self.j, self.k)
+        est = estimate(request.allocation, (self._baseline.reads, self._baseline.throughput), self.j, self.k)
         return Measurement(est.throughput, est.reads, "estimate")
+
+    def close(self) -> None:
+        self.measurer.close()
 
 
 class SimulatedSource(BenchmarkSource):
@@ -162,18 +184,16 @@ class RealSource(BenchmarkSource):
     mode = "real"
 
     def __init__(self, bus: Bus, settings: Settings, node_ids: list[str], fragment_ids: list[str],
-                 spec: WorkloadSpec, timeout_s: float, record_fragment: np.ndarray) -> None:
+                 spec: WorkloadSpec, timeout_s: float, layout: Layout, wire_layout: RecordLayout) -> None:
         from mdde_stream.benchmark.client import RealBenchmark
 
         self.node_ids, self.fragment_ids = node_ids, fragment_ids
-        # Fragments are contiguous record ranges (the fragmenter's layout): tell the planner which.
-        ranges = {
-            fragment_ids[f]: (int(idx[0]), int(idx[-1]) + 1)
-            for f in range(len(fragment_ids))
-            if (idx := np.flatnonzero(record_fragment == f)).size
-        }
-        self._client = RealBenchmark(bus, settings, node_ids, fragment_ids, spec, fragment_records=ranges,
-                                     timeout_s=timeout_s)
+        # Fragments are slot ranges; the workers map the workload's keys to slots with ``wire_layout``.
+        self._client = RealBenchmark(bus, settings, node_ids, fragment_ids, spec, fragment_records=layout.ranges,
+                                     record_layout=wire_layout, timeout_s=timeout_s)
+
+    def needs_data(self) -> bool:
+        return True
 
     def _request(self, request: BenchmarkRequest) -> Measurement:
         alloc = {
@@ -192,16 +212,19 @@ class RealSource(BenchmarkSource):
         self._client.close()
 
 
-def make_source(mode: str, *, spec: WorkloadSpec, record_fragment: np.ndarray, node_ids: list[str],
-                fragment_ids: list[str], service_rates: Sequence[float] | None = None, j: float = 0.0,
-                k: float = 0.7, bus: Bus | None = None, settings: Settings | None = None,
-                timeout_s: float = 120.0) -> BenchmarkSource:
-    """The benchmark source for ``mode`` (``estimate`` | ``simulated`` | ``real``)."""
-    if mode in ("estimate", "simulated"):
-        sim = _Simulation(spec, record_fragment, len(node_ids), service_rates)
-        return EstimateSource(sim, j, k) if mode == "estimate" else SimulatedSource(sim)
-    if mode == "real":
+def make_source(mode: str, *, spec: WorkloadSpec, layout: Layout, wire_layout: RecordLayout | None = None,
+                node_ids: list[str], fragment_ids: list[str], service_rates: Sequence[float] | None = None,
+                j: float = 0.0, k: float = 0.7, bus: Bus | None = None, settings: Settings | None = None,
+                timeout_s: float = 120.0, baseline: str = "simulated") -> BenchmarkSource:
+    """The benchmark source for ``mode`` (``estimate`` | ``simulated`` | ``real``); ``baseline`` says what
+    measures the estimator's one baseline (``simulated`` | ``real``)."""
+    if mode == "simulated" or (mode == "estimate" and baseline == "simulated"):
+        sim = SimulatedSource(_Simulation(spec, layout.record_fragment, len(node_ids), service_rates))
+        return EstimateSource(sim, j, k) if mode == "estimate" else sim
+    if mode == "real" or (mode == "estimate" and baseline == "real"):
         if bus is None or settings is None:
             raise ValueError("the real benchmark needs a bus and settings")
-        return RealSource(bus, settings, node_ids, fragment_ids, spec, timeout_s, record_fragment)
-    raise ValueError(f"unknown benchmark mode {mode!r}: use real, simulated or estimate")
+        wire = wire_layout or RecordLayout(nodes=len(node_ids), grouping="contiguous")
+        real = RealSource(bus, settings, node_ids, fragment_ids, spec, timeout_s, layout, wire)
+        return EstimateSource(real, j, k) if mode == "estimate" else real
+    raise ValueError(f"unknown benchmark mode {mode!r} or baseline {baseline!r}: use real, simulated or estimate")

@@ -8,7 +8,7 @@ not deep inside a step. Hosts are not configured here: bus and state URLs defaul
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,17 +28,30 @@ class EnvConfig(BaseModel):
     nodes: int = Field(default=4, ge=2, description="data nodes |W|, one agent each")
     fragments: int = Field(default=20, ge=1, description="fragments |F|")
     records: int = Field(default=10_000, ge=1, description="records split into the fragments")
-    workload: str = Field(default="uniform", description="workload preset name (see mdde_stream.workloads)")
+    workload: str = Field(default="latest", description="workload preset name (see mdde_stream.workloads); "
+                          "Table 5.5 reads the latest distribution (its 'large' records only matter on real data nodes)")
     operations: int | None = Field(default=None, ge=1, description="reads per benchmark; None: the preset's")
     benchmark: BenchmarkMode = Field(default="estimate", description="how ⟨τ, N, R⟩ is obtained")
-    benchmark_frequency: int = Field(default=5, ge=1, description="benchmark every S steps (S)")
-    do_nothing_worth: float = Field(default=0.0, description="reward of a legal skip (V)")
-    storage_importance: float = Field(default=0.0, ge=0.0, description="weight of the storage term (ϱ)")
+    benchmark_frequency: int = Field(default=25, ge=1, description="benchmark every S steps (S)")
+    do_nothing_worth: float = Field(default=1.0, description="reward of a legal skip (V)")
+    storage_importance: float = Field(default=0.5, ge=0.0, description="weight of the storage term (ϱ)")
     allow_skip: bool = Field(default=True, description="whether the skip action (slot 0) is legal")
     conflicts_count_as_valid: bool = Field(
         default=False, description="reward a legal action rejected only because an earlier agent acted first as valid"
     )
-    max_steps: int = Field(default=100, ge=1, description="episode length; truncation after this many steps")
+    max_steps: int = Field(default=1001, ge=1, description="episode length; truncation after this many steps")
+    fragment_grouping: Literal["hashed", "contiguous"] = Field(
+        default="hashed", description="how each node's records are grouped into its fragments (fragmenter)")
+    fragment_numbering: Literal["node", "thesis"] | list[int] = Field(
+        default="node", description="which node's fragments carry which indices: node order, the thesis run's "
+        "(blocks on w0, w2, w3, w1), or an explicit node permutation")
+    fragment_seed: int = Field(default=0, ge=0, description="seed of the hashed grouping")
+    delete_mask: Literal["replicas", "mdde"] = Field(
+        default="replicas", description="delete legality in the action mask: another node holds the fragment "
+        "(the thesis's rule), or 'mdde': another node's replica was read in the latest measurement (MDDE's code)")
+    baseline: Literal["simulated", "real"] = Field(
+        default="simulated", description="estimate mode: what measures the one baseline taken at start-up and "
+        "reused at every reset; 'real' needs data nodes (MDDE_DATA_NODES) and running benchmark workers")
     seed: int = Field(default=0, ge=0, description="workload/benchmark seed when reset() gets none")
     run_id: str = Field(default_factory=new_run_id, min_length=1)
     publish_events: bool = Field(default=True, description="write actions, results and steps to the bus")
@@ -65,6 +78,21 @@ class EnvConfig(BaseModel):
             raise ValueError(f"fragments ({self.fragments}) must be >= nodes ({self.nodes}): every node starts with one")
         if self.records < self.fragments:
             raise ValueError(f"records ({self.records}) must be >= fragments ({self.fragments})")
+        if isinstance(self.fragment_numbering, list) and sorted(self.fragment_numbering) != list(range(self.nodes)):
+            raise ValueError(f"fragment_numbering {self.fragment_numbering} is not a permutation of the {self.nodes} node indices")
+        if self.fragment_numbering == "thesis" and self.nodes != 4:
+            raise ValueError(f"fragment_numbering 'thesis' is defined for 4 nodes, not {self.nodes}")
         if self.service_rates is not None and len(self.service_rates) != self.nodes:
             raise ValueError(f"service_rates has {len(self.service_rates)} entries for {self.nodes} nodes")
         return self
+
+
+def default_of(name: str) -> Any:
+    """The default of ``EnvConfig.<name>``: the one place the thesis's Table 5.5 lives. Commands take
+    their option defaults from here instead of repeating the numbers."""
+    return EnvConfig.model_fields[name].get_default(call_default_factory=False)
+
+
+def describe(config: BaseModel) -> str:
+    """One line of ``field=value`` pairs: what a command prints as its effective configuration."""
+    return " ".join(f"{k}={v}" for k, v in config.model_dump(mode="json").items() if v is not None)

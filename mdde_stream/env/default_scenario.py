@@ -1,20 +1,26 @@
 """The thesis's default scenario (§3.2.4): one agent per data node, full observation, Eq 3.8/3.9 rewards.
 
-Action space of every agent, ``Discrete(|W|·|F| + |F| + 1)`` (Tables 3.1/3.2):
+Action space of every agent, ``Discrete(|W|·|F| + |F| + 1)`` (Tables 3.1/3.2), or ``|W|·|F| + |F|``
+with ``allow_skip=False`` (no dead slot, as MDDE's agents built it); ``o`` below is 1 with skip, else 0:
 
-* ``0`` — skip ("do nothing"). Optional: with ``allow_skip=False`` it is masked and choosing it anyway
-  is an invalid action (−1), except for an agent that has no other legal action (e.g. it holds only
-  last replicas and every fragment), whose skip stays unmasked so its mask is never empty.
-* ``1 .. |F|`` — delete fragment ``a − 1`` from the agent's own node.
-* ``|F| + 1 + w·|F| + f`` — copy fragment ``f`` from node ``w`` to the agent's own node. The slots with
+* ``0`` — skip ("do nothing"), only when allowed.
+* ``o .. o + |F| − 1`` — delete fragment ``a − o`` from the agent's own node.
+* ``o + |F| + w·|F| + f`` — copy fragment ``f`` from node ``w`` to the agent's own node. The slots with
   ``w`` = self exist (the layout is the same for every agent) and are always invalid (code 2602).
+
+Without skip an agent with no legal action at all (it holds every fragment, each the last replica)
+has an all-zero mask: whatever it picks is invalid (−1), as in MDDE.
 
 Observation: ``{"observation": Box(W, F, 3), "action_mask": Box(n,) int8}`` — channel 0 the allocation
 bit, channel 1 the popularity κ(w, f) = reads(f on w) / Σ reads of the latest benchmark (or estimate),
-channel 2 a 1 on the agent's own row. The mask is derived from the **allocation** (MDDE derived delete
-legality from reads, which masks deletes of fragments that are held but were not read):
+channel 2 a 1 on the agent's own row. The mask follows the thesis's rules (§4.2.1: no removal of a
+unique replica, no copy from a node without the fragment):
 
-* delete f: the agent holds f and f has at least two replicas;
+* delete f: the agent holds f and f has at least two replicas (``delete_mask="replicas"``, default).
+  MDDE's code (``single_node_default_agent.py``) tested the *popularity* channel of the other nodes
+  where it meant the allocation channel, so a delete was legal only when another node's replica of f
+  was read in the latest measurement; ``delete_mask="mdde"`` reproduces that for comparisons with the
+  thesis's tables (fewer deletes between benchmarks, so random agents replicate more).
 * copy f from w: w holds f and the agent does not (which also rules out w = self).
 
 Rewards — our reading of the thesis, matching the arithmetic of MDDE's reference scenario:
@@ -61,6 +67,7 @@ class DefaultScenario(Scenario):
         storage_importance: float = 0.0,
         allow_skip: bool = True,
         conflicts_count_as_valid: bool = False,
+        delete_mask: str = "replicas",
     ) -> None:
         if len(node_ids) < 2:
             raise ValueError(f"the default scenario needs at least 2 nodes, got {len(node_ids)}")
@@ -77,19 +84,24 @@ class DefaultScenario(Scenario):
         self.storage_importance = float(storage_importance)
         self.allow_skip = allow_skip
         self.conflicts_count_as_valid = conflicts_count_as_valid
+        if delete_mask not in ("replicas", "mdde"):
+            raise ValueError(f"delete_mask must be 'replicas' or 'mdde', got {delete_mask!r}")
+        self.delete_mask = delete_mask
 
         w, f = len(node_ids), len(fragment_ids)
-        self.n_actions = w * f + f + 1
+        self.offset = o = 1 if allow_skip else 0
+        self.n_actions = w * f + f + o
         # Decode tables, shared by all agents (the target of deletes/copies is always the agent itself).
         self.kind_of = np.empty(self.n_actions, dtype=np.int8)
         self.fragment_of = np.full(self.n_actions, -1, dtype=np.int64)
         self.source_of = np.full(self.n_actions, -1, dtype=np.int64)
-        self.kind_of[0] = KIND_SKIP
-        self.kind_of[1 : f + 1] = KIND_DELETE
-        self.fragment_of[1 : f + 1] = np.arange(f)
-        self.kind_of[f + 1 :] = KIND_COPY
-        self.fragment_of[f + 1 :] = np.tile(np.arange(f), w)
-        self.source_of[f + 1 :] = np.repeat(np.arange(w), f)
+        if allow_skip:
+            self.kind_of[0] = KIND_SKIP
+        self.kind_of[o : o + f] = KIND_DELETE
+        self.fragment_of[o : o + f] = np.arange(f)
+        self.kind_of[o + f :] = KIND_COPY
+        self.fragment_of[o + f :] = np.tile(np.arange(f), w)
+        self.source_of[o + f :] = np.repeat(np.arange(w), f)
         self._decoded = [[self._decode_uncached(a, n) for n in range(self.n_actions)] for a in range(w)]
 
         self._action_space = spaces.Discrete(self.n_actions)
@@ -114,16 +126,18 @@ class DefaultScenario(Scenario):
     # -- actions --------------------------------------------------------------------------------
     def action_index(self, kind: ActionKind, fragment: int | None = None, source: int | None = None) -> int:
         """Inverse of :meth:`decode` (for scripted policies and tests)."""
-        f = len(self.fragment_ids)
+        f, o = len(self.fragment_ids), self.offset
         if kind is ActionKind.SKIP:
+            if not self.allow_skip:
+                raise ValueError("this scenario has no skip action (allow_skip=False)")
             return 0
         if fragment is None or not 0 <= fragment < f:
             raise ValueError(f"fragment index {fragment!r} out of range [0, {f})")
         if kind is ActionKind.DELETE:
-            return 1 + fragment
+            return o + fragment
         if source is None or not 0 <= source < len(self.node_ids):
             raise ValueError(f"source node index {source!r} out of range [0, {len(self.node_ids)})")
-        return f + 1 + source * f + fragment
+        return o + f + source * f + fragment
 
     def decode(self, agent_index: int, action: int) -> DecodedAction:
         return self._decoded[agent_index][action]
@@ -136,17 +150,21 @@ class DefaultScenario(Scenario):
             return DecodedAction(ActionKind.DELETE, int(self.fragment_of[action]), None, agent_index)
         return DecodedAction(ActionKind.COPY, int(self.fragment_of[action]), int(self.source_of[action]), agent_index)
 
-    def masks(self, allocation: np.ndarray) -> np.ndarray:
+    def masks(self, allocation: np.ndarray, latest: Measurement | None = None) -> np.ndarray:
         alloc = np.asarray(allocation, dtype=bool)
         w, f = alloc.shape
+        o = self.offset
         out = np.empty((w, self.n_actions), dtype=np.int8)
-        out[:, 1 : f + 1] = alloc & (alloc.sum(axis=0) >= 2)
+        if self.delete_mask == "replicas":
+            out[:, o : o + f] = alloc & (alloc.sum(axis=0) >= 2)
+        else:  # MDDE: some *other* node's replica of f was read in the latest measurement
+            read = (latest.reads > 0) if latest is not None else np.zeros_like(alloc)
+            others_read = read.sum(axis=0)[None, :] - read
+            out[:, o : o + f] = alloc & (others_read > 0)
         # copy f from v to a: v holds f, a does not (v = a is then impossible by construction).
-        out[:, f + 1 :] = (alloc[None, :, :] & ~alloc[:, None, :]).reshape(w, w * f)
+        out[:, o + f :] = (alloc[None, :, :] & ~alloc[:, None, :]).reshape(w, w * f)
         if self.allow_skip:
             out[:, 0] = 1
-        else:
-            out[:, 0] = ~out[:, 1:].any(axis=1)
         return out
 
     # -- observations ---------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from mdde_stream.events import (
     utc_now,
 )
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, fragment_layout, open_data_nodes, open_registry
+from mdde_stream.registry.fragmenter import record_layout
 
 logger = logging.getLogger(__name__)
 
@@ -89,17 +90,20 @@ class MddeParallelEnv(ParallelEnv):
             ensure_topics(self._bus, self.settings)
         self._producer = self._bus.producer() if (self._bus is not None and cfg.publish_events) else None
 
+        layout_options = dict(grouping=cfg.fragment_grouping, numbering=cfg.fragment_numbering,
+                              layout_seed=cfg.fragment_seed)
         if cfg.stage == "remote" and self._bus is not None:
             # Attach to the state the registry service uses (or set it up): never wipe a live service's state.
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
-                                     prefix=cfg.registry_prefix or SERVICE_REGISTRY_PREFIX, reuse=True)
+                                     prefix=cfg.registry_prefix or SERVICE_REGISTRY_PREFIX, reuse=True,
+                                     **layout_options)
             self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id,
                                                      cfg.action_timeout_s)
         else:
             # A private prefix unless one is given: a local registry sets up (overwrites) its state.
             prefix = cfg.registry_prefix or f"{SERVICE_REGISTRY_PREFIX}:local:{self.run_id}"
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
-                                     data_nodes=self._data_nodes(cfg), prefix=prefix)
+                                     data_nodes=self._data_nodes(cfg), prefix=prefix, **layout_options)
             self._stage = InProcessStage(registry, owns_state=cfg.registry_prefix is None)
         self.node_ids = self._stage.node_ids
         self.fragment_ids = self._stage.fragment_ids
@@ -112,6 +116,7 @@ class MddeParallelEnv(ParallelEnv):
             storage_importance=cfg.storage_importance,
             allow_skip=cfg.allow_skip,
             conflicts_count_as_valid=cfg.conflicts_count_as_valid,
+            delete_mask=cfg.delete_mask,
         )
         self.possible_agents = self.scenario.agents
         self.agents: list[str] = []
@@ -121,19 +126,22 @@ class MddeParallelEnv(ParallelEnv):
             for a, agent in enumerate(self.possible_agents)
         ]
 
-        record_fragment, _, _ = fragment_layout(cfg.records, cfg.nodes, cfg.fragments)
+        layout = fragment_layout(cfg.records, cfg.nodes, cfg.fragments, cfg.fragment_grouping,
+                                 cfg.fragment_numbering, cfg.fragment_seed)
         self._source: BenchmarkSource = make_source(
-            cfg.benchmark, spec=self._spec, record_fragment=record_fragment, node_ids=self.node_ids,
-            fragment_ids=self.fragment_ids, service_rates=cfg.service_rates, j=cfg.estimator_j,
-            k=cfg.estimator_k, bus=self._bus, settings=self.settings, timeout_s=cfg.benchmark_timeout_s,
+            cfg.benchmark, spec=self._spec, layout=layout,
+            wire_layout=record_layout(cfg.nodes, cfg.fragment_grouping, cfg.fragment_numbering, cfg.fragment_seed),
+            node_ids=self.node_ids, fragment_ids=self.fragment_ids, service_rates=cfg.service_rates,
+            j=cfg.estimator_j, k=cfg.estimator_k, bus=self._bus, settings=self.settings,
+            timeout_s=cfg.benchmark_timeout_s, baseline=cfg.baseline,
         )
 
         self.episode = -1
         self.step_count = 0
         self._seed = cfg.seed
         self._allocation = self._stage.allocation()
-        self._masks = self.scenario.masks(self._allocation)
         self.latest: Measurement | None = None
+        self._masks = self.scenario.masks(self._allocation, None)
         self.initial: Measurement | None = None
         self._closed = False
         self._new_id = EventIds()
@@ -168,10 +176,10 @@ class MddeParallelEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         self.scenario.reset()
         self._allocation = self._stage.reset()
-        if self._source.mode == "real":  # a remote stage resets the state only: the service moves the data
+        if self._source.needs_data():  # a remote stage resets the state only: the service moves the data
             self._stage.shuffle(self.run_id, self.episode, 0)
         self.latest = self.initial = self._source.baseline(self._request())
-        self._masks = self.scenario.masks(self._allocation)
+        self._masks = self.scenario.masks(self._allocation, self.latest)
         observations = self.scenario.observe(self._allocation, self.latest, self._masks)
         infos = {a: {"throughput": self.latest.throughput} for a in self.agents}
         if self._producer is not None:
@@ -206,7 +214,7 @@ class MddeParallelEnv(ParallelEnv):
             measurement = self.latest = self._source.measure(self._request())
         accepted, skipped, legal = np.array(accepted_list), np.array(skipped_list), np.array(legal_list)
         rewards_list = self.scenario.rewards(StepFacts(t, accepted, skipped, legal, allocation, measurement)).tolist()
-        self._masks = self.scenario.masks(allocation)
+        self._masks = self.scenario.masks(allocation, self.latest)
         observations = self.scenario.observe(allocation, self.latest, self._masks)
 
         truncated = t >= self.config.max_steps
@@ -266,7 +274,8 @@ class MddeParallelEnv(ParallelEnv):
         The registry loads the records on them and moves fragments before each real benchmark; with the
         remote stage that is the registry service's job, and estimate/simulated modes need no data.
         """
-        if cfg.benchmark != "real" or cfg.stage != "local":
+        real_baseline = cfg.benchmark == "estimate" and cfg.baseline == "real"
+        if (cfg.benchmark != "real" and not real_baseline) or cfg.stage != "local":
             return None
         shape = "large" if cfg.workload.endswith("-large") else "default"
         return open_data_nodes(self.settings, cfg.nodes, cfg.fragments, cfg.records, shape)

@@ -93,8 +93,9 @@ class Scenario(abc.ABC):
         """Registry action for ``action`` of agent ``agent_index`` (may be invalid: the registry says)."""
 
     @abc.abstractmethod
-    def masks(self, allocation: np.ndarray) -> np.ndarray:
-        """(agents, n_actions) int8: 1 where the action would be accepted against ``allocation``."""
+    def masks(self, allocation: np.ndarray, latest: Measurement | None = None) -> np.ndarray:
+        """(agents, n_actions) int8: 1 where the action is legal against ``allocation`` (and, for scenarios
+        whose rules read it, the ``latest`` measurement)."""
 
     @abc.abstractmethod
     def observe(self, allocation: np.ndarray, latest: Measurement | None, masks: np.ndarray) -> dict[str, Any]:

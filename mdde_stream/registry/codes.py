@@ -17,7 +17,9 @@ from mdde_stream.events import ActionKind
 class Code(IntEnum):
     """Rejection codes; MDDE's numbering where it has one."""
 
-    MALFORMED = 2100  # action missing fields for its kind (project-specific)
+    # Ours, outside MDDE's numbering (EErrorCode: 0, 2100-2101, 2201-2202, 2300-2301, 2350, 2500-2501,
+    # 2540, 2601-2606, 3100, 4100-4101, 9999), next to its action codes.
+    MALFORMED = 2610  # action missing fields for its kind
     UNKNOWN_ID = 2101  # unknown node or fragment id
     DUPLICATE_REPLICA = 2601  # copy to a node that already holds the fragment
     COPY_TO_SELF = 2602  # source == target
@@ -74,8 +76,11 @@ def validate(
 ) -> Verdict:
     """Judge one action against a state given as ``holds(w, f)`` and ``replica_count(f)``.
 
-    Checks run in a fixed order (malformed, unknown id, self copy, not on node, duplicate / last
-    replica) so that an action breaking several rules always gets the same code on every backend.
+    Checks run in a fixed order so that an action breaking several rules always gets the same code on
+    every backend: MDDE's registry order (``WriteCommandHandler``). A copy checks malformed, unknown ids,
+    self copy, not on the source, duplicate; a delete checks malformed, unknown fragment, **last
+    replica**, unknown node, not on the node — so deleting a fragment the node does not hold whose only
+    replica is elsewhere is 2604, as in MDDE.
     """
     if not isinstance(kind, ActionKind):
         kind = ActionKind(kind)  # a plain "copy" string from JSON; raises ValueError if unknown
@@ -106,12 +111,12 @@ def validate(
         f = fragment_index.get(fragment)
         if f is None:
             return reject(Code.UNKNOWN_ID, what="fragment", name=fragment)
+        if replica_count(f) <= 1:
+            return reject(Code.LAST_REPLICA, fragment=fragment, target=target)
         t = node_index.get(target)
         if t is None:
             return reject(Code.UNKNOWN_ID, what="node", name=target)
         if not holds(t, f):
             return reject(Code.NOT_ON_NODE, fragment=fragment, node=target)
-        if replica_count(f) <= 1:
-            return reject(Code.LAST_REPLICA, fragment=fragment, target=target)
         return ACCEPTED
     raise ValueError(f"unknown action kind {kind!r}")

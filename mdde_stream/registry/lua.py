@@ -30,7 +30,7 @@ local function judge(kind, frag, src, tgt, present)
   local has_t = string.sub(present, 3, 3) == '1'
   if kind == 'skip' then return 1, 0, '' end
   if kind == 'copy' then
-    if not (has_f and has_s and has_t) then return 0, 2100, 'copy needs fragment, source and target' end
+    if not (has_f and has_s and has_t) then return 0, 2610, 'copy needs fragment, source and target' end
     local f = redis.call('HGET', fidx, frag)
     if not f then return 0, 2101, 'unknown fragment ' .. q(frag) end
     local s = redis.call('HGET', nidx, src)
@@ -51,18 +51,19 @@ local function judge(kind, frag, src, tgt, present)
     return 1, 0, ''
   end
   if kind == 'delete' then
-    if not (has_f and has_t) then return 0, 2100, 'delete needs fragment and target' end
+    if not (has_f and has_t) then return 0, 2610, 'delete needs fragment and target' end
     local f = redis.call('HGET', fidx, frag)
     if not f then return 0, 2101, 'unknown fragment ' .. q(frag) end
-    local t = redis.call('HGET', nidx, tgt)
-    if not t then return 0, 2101, 'unknown node ' .. q(tgt) end
-    f, t = tonumber(f), tonumber(t)
-    if redis.call('GETBIT', alloc, t * F + f) == 0 then
-      return 0, 2606, 'fragment ' .. q(frag) .. ' is not on node ' .. q(tgt)
-    end
+    f = tonumber(f)
     local n = 0
     for w = 0, W - 1 do n = n + redis.call('GETBIT', alloc, w * F + f) end
     if n <= 1 then return 0, 2604, 'node ' .. q(tgt) .. ' holds the last replica of fragment ' .. q(frag) end
+    local t = redis.call('HGET', nidx, tgt)
+    if not t then return 0, 2101, 'unknown node ' .. q(tgt) end
+    t = tonumber(t)
+    if redis.call('GETBIT', alloc, t * F + f) == 0 then
+      return 0, 2606, 'fragment ' .. q(frag) .. ' is not on node ' .. q(tgt)
+    end
     redis.call('SETBIT', alloc, t * F + f, 0)
     local seq = redis.call('INCR', seqk)
     redis.call('RPUSH', queue, cjson.encode({seq, 'delete', frag, '', tgt}))

@@ -16,7 +16,7 @@ from mdde_stream.config import Settings
 from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, new_event_id, trusted_event, utc_now
 from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Verdict, validate
-from mdde_stream.registry.fragmenter import fragment_layout
+from mdde_stream.registry.fragmenter import Grouping, fragment_layout
 from mdde_stream.registry.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -261,12 +261,12 @@ def open_store(settings: Settings, prefix: str = SERVICE_REGISTRY_PREFIX) -> All
 def open_data_nodes(
     settings: Settings, node_count: int, fragment_count: int, record_count: int, shape: str = "default"
 ) -> "DataNodes | None":
-    """The configured data nodes (``MDDE_DATA_NODES``) in the fragmenter's node order, or None without any."""
+    """The configured data nodes (``MDDE_DATA_NODES``) in node order, or None without any."""
     if not settings.data_node_urls:
         return None
     from mdde_stream.datanodes import DataNodes, RecordSpec
 
-    node_ids = list(fragment_layout(record_count, node_count, fragment_count)[2])
+    node_ids = [f"n{w}" for w in range(node_count)]
     return DataNodes.from_settings(settings, node_ids, RecordSpec.preset(shape, record_count=record_count))
 
 
@@ -279,11 +279,15 @@ def open_registry(
     *,
     prefix: str = SERVICE_REGISTRY_PREFIX,
     reuse: bool = False,
+    grouping: Grouping = "hashed",
+    numbering: str | Sequence[int] = "node",
+    layout_seed: int = 0,
 ) -> Registry:
     """A registry with the fragmenter's initial layout, data loaded (if data nodes) and snapshotted.
 
     ``reuse=True`` attaches to state an earlier process left in a shared store (a restarted
     registry service must not wipe what it already applied); the layout must match.
+    ``grouping``, ``numbering`` and ``layout_seed`` choose the fragmenter's layout (``fragmenter.py``).
     """
     store = open_store(settings, prefix)
     if reuse and store.is_initialised():
@@ -292,13 +296,23 @@ def open_registry(
                 f"existing registry state {prefix!r} has {len(store.node_ids())} nodes × "
                 f"{len(store.fragment_ids())} fragments, not {node_count} × {fragment_count}"
             )
+        expected = fragment_layout(record_count, node_count, fragment_count, grouping, numbering, layout_seed)
+        snapshot = store.snapshot_matrix()
+        nodes, frags = store.node_ids(), store.fragment_ids()
+        held = {n: [frags[f] for f in np.flatnonzero(snapshot[w])] for w, n in enumerate(nodes)}
+        if held != expected.allocation:
+            raise StoreError(
+                f"existing registry state {prefix!r} was laid out with another fragment numbering "
+                f"(initial allocation {held}); start the registry with the same layout options"
+            )
         logger.info("attached to existing registry state %r", prefix)
         if data_nodes is not None:
             _ensure_data(store, data_nodes)
         return Registry(store, data_nodes)
     if data_nodes is not None and data_nodes.spec.record_count != record_count:
         raise ValueError(f"data nodes generate {data_nodes.spec.record_count} records, registry expects {record_count}")
-    _, ranges, allocation = fragment_layout(record_count, node_count, fragment_count)
+    layout = fragment_layout(record_count, node_count, fragment_count, grouping, numbering, layout_seed)
+    ranges, allocation = layout.ranges, layout.allocation
     nodes = list(allocation)
     frags = list(ranges)
     store.setup(nodes, frags, allocation, ranges)

@@ -18,7 +18,7 @@ import numpy as np
 
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.env import EnvConfig, MddeParallelEnv
-from mdde_stream.env.benchmarking import BenchmarkRequest, BenchmarkSource
+from mdde_stream.env.benchmarking import BenchmarkRequest, BenchmarkSource, EstimateSource
 from mdde_stream.env.scenario import Measurement
 from mdde_stream.events import EpisodeStarted
 from mdde_stream.replay.exceptions import ReplayError
@@ -42,6 +42,7 @@ def rebuild_config(started: EpisodeStarted) -> EnvConfig:
     values: dict[str, Any] = {**started.config, **_PLACEMENT, "run_id": started.run_id}
     if values.get("benchmark") == "real":
         values["benchmark"] = "estimate"  # placeholder source; replaced by the recorded results
+    values["baseline"] = "simulated"  # placeholder measurer; the recorded baseline replaces it
     return EnvConfig(**values)
 
 
@@ -107,9 +108,14 @@ class EpisodeRebuild:
         self.started = recording.started
         base = (settings or get_settings()).model_copy(update={"state": "", "bus": ""})
         self.env = MddeParallelEnv(rebuild_config(self.started), settings=base)
+        recorded = RecordedSource(recording, self.env.node_ids, self.env.fragment_ids)
         if self.started.config.get("benchmark") == "real":
             self.env._source.close()
-            self.env._source = RecordedSource(recording, self.env.node_ids, self.env.fragment_ids)
+            self.env._source = recorded
+        elif isinstance(self.env._source, EstimateSource):
+            # The estimator's one baseline was measured when the recording environment started (maybe in
+            # an earlier episode, maybe by a real benchmark): estimate from exactly what was recorded.
+            self.env._source.measurer = recorded
         self.agents = list(self.env.possible_agents)
 
     def reset(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -98,13 +98,22 @@ REJECTIONS = [
     ((COPY, "f0", "n7", "n1"), reject(Code.UNKNOWN_ID, what="node", name="n7")),
     ((COPY, "f0", "n0", "n7"), reject(Code.UNKNOWN_ID, what="node", name="n7")),
     ((DELETE, "f9", None, "n0"), reject(Code.UNKNOWN_ID, what="fragment", name="f9")),
-    ((DELETE, "f0", None, "n9"), reject(Code.UNKNOWN_ID, what="node", name="n9")),
+    ((DELETE, "f0", None, "n9"), reject(Code.LAST_REPLICA, fragment="f0", target="n9")),  # MDDE's order
+    ((DELETE, "f0", None, "n1"), reject(Code.LAST_REPLICA, fragment="f0", target="n1")),  # only replica on n0
     ((COPY, "f0", "n0", "n0"), reject(Code.COPY_TO_SELF, fragment="f0", target="n0")),
     ((COPY, "f0", "n1", "n1"), reject(Code.COPY_TO_SELF, fragment="f0", target="n1")),
     ((COPY, "f0", "n1", "n2"), reject(Code.NOT_ON_NODE, fragment="f0", node="n1")),
-    ((DELETE, "f0", None, "n1"), reject(Code.NOT_ON_NODE, fragment="f0", node="n1")),
     ((DELETE, "f0", None, "n0"), reject(Code.LAST_REPLICA, fragment="f0", target="n0")),
 ]
+
+
+def test_delete_checks_follow_mddes_order(store: AllocationStore) -> None:
+    """With two replicas the node checks come after the last-replica rule: unknown node, then not held."""
+    assert store.apply("c", COPY, "f0", "n0", "n1").accepted
+    assert store.apply("d1", DELETE, "f0", None, "n9") == reject(Code.UNKNOWN_ID, what="node", name="n9")
+    assert store.apply("d2", DELETE, "f0", None, "n2") == reject(Code.NOT_ON_NODE, fragment="f0", node="n2")
+    assert Code.MALFORMED.value not in {0, 2100, 2101, 2201, 2202, 2300, 2301, 2350, 2500, 2501, 2540,
+                                        2601, 2602, 2603, 2604, 2605, 2606, 3100, 4100, 4101, 9999}
 
 
 @pytest.mark.parametrize(("action", "expected"), REJECTIONS, ids=[f"{e.code}-{i}" for i, (_, e) in enumerate(REJECTIONS)])

@@ -78,7 +78,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     for url in urls:
         require_redis(url)
     prefix = f"test-bench-{uuid.uuid4().hex[:10]}:"
-    _, ranges, layout = fragment_layout(RECORDS, 4, 20)
+    _, ranges, layout = fragment_layout(RECORDS, 4, 20, "contiguous")  # slots = keys: requests carry no record layout
     nodes = DataNodes(dict(zip(layout, urls)), RecordSpec(record_count=RECORDS, key_prefix=prefix))
     # Every node holds every record, so any allocation map can be benchmarked without a shuffle.
     nodes.load(ranges, {node: list(ranges) for node in layout})
@@ -99,7 +99,7 @@ def stack(dataset: Dataset) -> Iterator[Stack]:
                         data_dir=dataset.tmp)
     bus = open_bus(settings=settings)
     ensure_topics(bus, settings)
-    record_fragment, ranges, layout = fragment_layout(RECORDS, 4, 20)
+    record_fragment, ranges, layout = fragment_layout(RECORDS, 4, 20, "contiguous")  # slots = keys: requests carry no record layout
     try:
         yield Stack(settings, bus, dataset.prefix, ranges, layout, dict(zip(layout, dataset.urls)), record_fragment,
                     dataset.tmp / tag)

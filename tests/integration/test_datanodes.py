@@ -143,4 +143,4 @@ def test_large_preset_shape() -> None:
     spec = RecordSpec.preset("large", record_count=3)
     rows = list(generate_records(spec, 0, 3))
     lengths = [len(v) for _, r in rows for v in r.values()]
-    assert len(rows[0][1]) == 100 and 1800 <= min(lengths) and max(lengths) <= 3000
+    assert len(rows[0][1]) == 100 and min(lengths) == max(lengths) == 3000

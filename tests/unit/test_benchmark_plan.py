@@ -17,6 +17,7 @@ from mdde_stream.benchmark.real import (
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkRequested, EstimateRequested
 from mdde_stream.registry import fragment_layout
+from mdde_stream.registry.fragmenter import record_layout
 from mdde_stream.workloads import Distribution, WorkloadSpec, generate_keys
 
 URLS = [f"redis://127.0.0.1:{6380 + i}/0" for i in range(4)]
@@ -84,6 +85,21 @@ def test_task_slices_together_are_exactly_the_whole_seeded_run(distribution: str
     keys = np.concatenate([task_keys(t) for t in plan_tasks(request, _settings())])
     whole = generate_keys(WorkloadSpec(distribution=distribution, record_count=1_000, operation_count=5_000), 11)
     assert np.array_equal(keys, whole)
+
+
+def test_tasks_read_the_slots_the_fragmenter_laid_the_keys_into() -> None:
+    """With a record layout the workers read slot ``record_slot[key]``: reads per fragment then match
+    the layout's key -> fragment map, which the simulated benchmark and the estimator use."""
+    wire = record_layout(4, "hashed", "thesis", 3)
+    layout = fragment_layout(1_000, 4, 20, "hashed", "thesis", 3)
+    request = _request(workload="latest", operation_count=4_000, seed=5, record_layout=wire,
+                       allocation=layout.allocation, fragment_records=layout.ranges)
+    tasks = plan_tasks(request, _settings())
+    assert all(t.record_layout == wire for t in tasks)
+    slots = np.concatenate([task_keys(t) for t in tasks])
+    keys = generate_keys(WorkloadSpec(distribution="latest", record_count=1_000, operation_count=4_000), 5)
+    assert np.array_equal(slots, layout.record_slot[keys])
+    assert np.array_equal(TaskLayout(tasks[0]).record_fragment[slots], layout.record_fragment[keys])
 
 
 def test_task_layout_maps_records_to_fragments_in_natural_order() -> None:

@@ -26,7 +26,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_estimate_mode_uses_the_simulated_baseline_and_the_estimator(settings: Settings) -> None:
-    env = parallel_env(settings=settings, benchmark_frequency=1, operations=20_000, publish_events=False)
+    env = parallel_env(settings=settings, workload="uniform", benchmark_frequency=1, operations=20_000,
+                       publish_events=False)
     env.reset(seed=4)
     record_fragment, _, _ = fragment_layout(10_000, 4, 20)
     spec = workload_spec("uniform", 10_000, 20_000, 50)
@@ -38,6 +39,10 @@ def test_estimate_mode_uses_the_simulated_baseline_and_the_estimator(settings: S
     assert env.latest.source == "estimate"
     assert env.latest.throughput == pytest.approx(expected.throughput)
     assert np.array_equal(env.latest.reads, expected.reads)
+    # One baseline per environment (thesis §5.3): a later reset, even with another seed, reuses it.
+    env.reset(seed=9)
+    assert env.initial.throughput == baseline.throughput
+    assert np.array_equal(env.initial.reads, baseline.reads)
     env.close()
 
 

@@ -111,12 +111,35 @@ def test_delete_mask_follows_allocation_not_reads(scenario: DefaultScenario) -> 
     assert m[2, 1] == 0  # n2 does not hold f0
 
 
-def test_skip_switch_and_fallback_for_agents_without_legal_actions() -> None:
+def test_without_skip_the_action_space_has_no_dead_slot() -> None:
+    """MDDE's agents without do-nothing build |W|·|F| + |F| actions: deletes first, then copies."""
     s = DefaultScenario(["n0", "n1"], ["f0", "f1"], allow_skip=False)
+    assert s.action_space("n0").n == 2 * 2 + 2
+    assert s.decode(1, 0).kind is ActionKind.DELETE and s.decode(1, 0).fragment == 0
+    assert s.decode(1, 2).kind is ActionKind.COPY and (s.decode(1, 2).source, s.decode(1, 2).fragment) == (0, 0)
+    assert s.action_index(ActionKind.COPY, 1, 0) == 3
+    with pytest.raises(ValueError, match="no skip"):
+        s.action_index(ActionKind.SKIP)
     alloc = np.array([[True, True], [False, False]])
     m = s.masks(alloc)
-    assert m[1, 0] == 0 and m[1].sum() == 2  # n1 can copy f0 or f1 from n0: skip masked
-    assert m[0].tolist() == [1, 0, 0, 0, 0, 0, 0]  # n0 can do nothing else: skip stays legal
+    assert m[1].tolist() == [0, 0, 1, 1, 0, 0]  # n1 can copy f0 or f1 from n0
+    assert m[0].tolist() == [0, 0, 0, 0, 0, 0]  # n0 holds every last replica: nothing is legal, as in MDDE
+
+
+def test_mdde_delete_mask_reads_the_popularity_of_other_replicas(scenario: DefaultScenario) -> None:
+    """MDDE's agent tested channel 1 (reads) of the other nodes: a delete is legal only when another
+    node's replica was read in the latest measurement."""
+    s = DefaultScenario([f"n{i}" for i in range(4)], [f"f{i}" for i in range(20)], delete_mask="mdde")
+    alloc = initial_allocation()
+    alloc[1, 0] = True  # f0 on n0 and n1
+    reads = np.zeros((4, 20), dtype=np.int64)
+    assert not s.masks(alloc, Measurement(1.0, reads, "estimate"))[:, 1:21].any()  # nobody read the copies
+    reads[1, 0] = 5  # n1's replica was read
+    m = s.masks(alloc, Measurement(1.0, reads, "estimate"))
+    assert m[0, 1] == 1  # n0 may delete f0: another replica was read
+    assert m[1, 1] == 0  # n1's only *other* replica (n0's) was not read
+    with pytest.raises(ValueError, match="delete_mask"):
+        DefaultScenario(["n0", "n1"], ["f0", "f1"], delete_mask="nope")
 
 
 def test_observation_channels(scenario: DefaultScenario) -> None:

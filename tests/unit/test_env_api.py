@@ -109,7 +109,8 @@ def test_reset_with_seed_is_reproducible(settings: Settings) -> None:
 
 
 def test_reset_restores_the_initial_allocation_and_clears_history(settings: Settings) -> None:
-    env = parallel_env(settings=settings, max_steps=50, benchmark_frequency=2)
+    env = parallel_env(settings=settings, max_steps=50, benchmark_frequency=2, do_nothing_worth=0.0,
+                       storage_importance=0.0)
     env.reset(seed=1)
     initial = env.allocation.copy()
     env.step({"n0": 21 + 20 + 5, "n1": 0, "n2": 0, "n3": 0})  # n0 copies f5 from n1
@@ -144,7 +145,7 @@ def test_conflicts_are_resolved_by_agent_order_and_reported(settings: Settings) 
 
 
 def test_invalid_actions_reach_the_registry_and_cost_minus_one(settings: Settings) -> None:
-    env = parallel_env(settings=settings, max_steps=10, benchmark_frequency=100)
+    env = parallel_env(settings=settings, max_steps=10, benchmark_frequency=100, do_nothing_worth=0.0)
     env.reset(seed=0)
     # n0: delete its last replica of f0; n1: copy f0 from itself (self slot); n2: copy f0 from n1 (n1 lacks it)
     _, rewards, _, _, infos = env.step({"n0": 1, "n1": 21 + 20 + 0, "n2": 21 + 20 + 0, "n3": 0})
@@ -212,7 +213,7 @@ def test_bad_actions_and_config_are_named(settings: Settings) -> None:
 
 def test_simulated_benchmark_starving_ends_on_one_node_and_slower(settings: Settings) -> None:
     env = parallel_env(settings=settings, benchmark="simulated", benchmark_frequency=1, operations=5_000,
-                       max_steps=16, publish_events=False)
+                       max_steps=16, publish_events=False, workload="uniform")
     obs, _ = env.reset(seed=0)
     before = env.latest.throughput
     policy = Starving()

@@ -47,14 +47,15 @@ def test_default_run_is_fast_and_writes_its_events(data_dir: Path) -> None:
     assert "cli-run-1" in result.output
     # random-valid only picks unmasked actions: whatever is not valid lost a conflict within its step
     rate, conflicts = re.search(r"valid action rate: ([\d.]+)% \((\d+) rejected", result.output).groups()
-    assert float(rate) == pytest.approx(100.0 * (1 - int(conflicts) / 2000), abs=0.051)
+    actions = 5 * 1001 * 4  # the defaults: 5 episodes of Table 5.5's 1,001 steps, 4 agents
+    assert float(rate) == pytest.approx(100.0 * (1 - int(conflicts) / actions), abs=0.051)
     assert re.search(r"throughput: [\d,]+ → [\d,]+ reads/s \([+-]\d+\.\d%", result.output)
     for agent in ("n0", "n1", "n2", "n3"):
         assert re.search(rf"{agent}\s+│\s+\d+\.\d%\s+│\s+-?\d+\.\d{{3}}", result.output), result.output
-    assert "500 steps" in result.output
+    assert "5005 steps" in result.output
     assert elapsed < 30  # "a few seconds" on an idle machine; generous for a shared CI runner
-    assert count_events(data_dir, "steps", "cli-run-1") == 500
-    assert count_events(data_dir, "actions", "cli-run-1") == 2000
+    assert count_events(data_dir, "steps", "cli-run-1") == 5 * 1001
+    assert count_events(data_dir, "actions", "cli-run-1") == actions
 
 
 def test_starving_policy_puts_all_reads_on_the_last_node(data_dir: Path) -> None:

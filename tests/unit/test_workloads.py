@@ -161,7 +161,7 @@ def test_presets_match_the_thesis_appendix() -> None:
         assert (s.record_count, s.operation_count, s.clients) == (10_000, 100_000, 50)
         assert s.distribution.value == name.split("-")[0]
     large = preset("latest-large")
-    assert (large.field_count, large.field_length_min, large.field_length_max) == (100, 1_800, 3_000)
+    assert (large.field_count, large.field_length_min, large.field_length_max) == (100, 3_000, 3_000)
     with pytest.raises(KeyError, match="unknown workload preset"):
         preset("nope")
 
