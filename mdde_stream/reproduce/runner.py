@@ -3,8 +3,8 @@
 The edge cases go through :func:`mdde_stream.edge_cases_cli.run_edge_cases` (the same code as
 ``mdde-stream edge-cases``, benchmark and estimate at every step, real or simulated); the
 random-valid episodes through the environment with Table 5.5's settings and the estimator
-benchmark. Layout options that the fragmenter may offer (``fragment_numbering``) are passed only
-where the called function accepts them, and the run records whether they were applied.
+benchmark. The fragmenter's layout options (the thesis's ``numbering``, ``hashed`` grouping) are passed
+only where the called function accepts them, and the run records what was applied.
 """
 
 from __future__ import annotations

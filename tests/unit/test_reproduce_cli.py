@@ -65,6 +65,10 @@ def test_json_sets_ours_beside_the_thesis_for_every_table(run: tuple[subprocess.
     for t in rv["tables"].values():
         assert sum(t["ours"]["reads_pct"]) == pytest.approx(100.0)
         assert sum(t["thesis"]["reads_pct"]) == pytest.approx(100.0, abs=0.01)
+    variants = rv["delete_mask_variants"]
+    assert set(variants) == {"replicas", "mdde"} and all(v["episodes"] == 3 for v in variants.values())
+    assert doc["config"]["edge_cases"]["fragment_numbering_applied"] == "thesis"
+    assert doc["config"]["random_valid"]["fragment_numbering"] == "thesis"
     ids = {t["id"]: t for t in doc["targets"]}
     assert set(ids) == {"table-5.1", "table-5.2", "table-5.3", "table-5.4", "table-5.12-thr-delta", "table-5.12-reads"}
     assert ids["table-5.12-thr-delta"]["why"] == "see the estimator's range"

@@ -49,3 +49,11 @@ def test_section_5_2_3_and_timing_figures() -> None:
     assert (greedy.mean_difference_pct, greedy.window, greedy.window_difference_pct) == (4.54, (6, 12), -7.82)
     assert thesis.BENCHMARK_SECONDS / thesis.ESTIMATE_SECONDS == pytest.approx(5823.5, rel=1e-3)
     assert thesis.TABLE_5_5["max_steps"] == 1001 and thesis.TABLE_5_5["benchmark_frequency"] == 25
+
+
+def test_table_5_5_as_published_is_what_the_environment_defaults_to() -> None:
+    from mdde_stream.env import EnvConfig
+
+    defaults = EnvConfig()
+    for field, value in thesis.TABLE_5_5.items():
+        assert getattr(defaults, field) == value, field
