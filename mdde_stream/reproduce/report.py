@@ -99,7 +99,9 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines.append(f"| {t['thesis_table']} {kind} | {who} | {row['thr_delta_pct']:.3f} | "
                              + " | ".join(f"{v:.3f}" for v in row["reads_pct"]) + " |")
         avg = rv["tables"]["average"]["ours"]
-        lines += ["", f"Episode maximum instead of last measurement: average Thr. Δ {avg['thr_delta_max_pct']:.2f} %."]
+        lines += ["", f"Episode maximum instead of last measurement: average Thr. Δ {avg['thr_delta_max_pct']:.2f} %. "
+                  f"Estimator ceiling from this baseline (every fragment on every node): "
+                  f"{_f(rv.get('estimator_ceiling_pct'), sign=True)} %."]
         variants = rv.get("delete_mask_variants")
         if variants:
             lines += ["", "Delete mask (the thesis's rule: another node holds the fragment; MDDE's code: another node's "
@@ -194,7 +196,8 @@ def html(doc: dict[str, Any]) -> str:
         parts.append("</table>")
         avg = rv["tables"]["average"]["ours"]
         parts.append(f"<p>Episode maximum instead of the last measurement: average Thr. Δ "
-                     f"{avg['thr_delta_max_pct']:.2f} %.</p>")
+                     f"{avg['thr_delta_max_pct']:.2f} %. Estimator ceiling from this baseline (every fragment on every "
+                     f"node): {_f(rv.get('estimator_ceiling_pct'), sign=True)} %.</p>")
         variants = rv.get("delete_mask_variants")
         if variants:
             parts.append("<h3>Delete mask</h3><p>The thesis's rule (another node holds the fragment) beside MDDE's "

@@ -158,6 +158,7 @@ def run_random_valid(cfg: ReproduceConfig, settings: Settings, delete_mask: str 
     services = _services(cfg, settings) if options.get("baseline") == "real" else None
     policy = make_policy("random-valid", seed=cfg.seed)
     episodes: list[Episode] = []
+    applied = {k: v for k, v in options.items() if k != "state"}
     try:
         env = parallel_env(settings=run_settings(cfg, settings), **options)
         try:
@@ -166,12 +167,28 @@ def run_random_valid(cfg: ReproduceConfig, settings: Settings, delete_mask: str 
                 episodes.append(episode)
                 if on_episode:
                     on_episode(episode)
+            applied["estimator_ceiling_pct"] = estimator_ceiling_pct(env)
         finally:
             env.close()
     finally:
         if services is not None:
             services.stop()
-    return episodes, {k: v for k, v in options.items() if k != "state"}
+    return episodes, applied
+
+
+def estimator_ceiling_pct(env: Any) -> float:
+    """The estimate's change when every node holds every fragment, from the environment's baseline.
+
+    Full replication is the estimator's most even spread of reads, so no allocation an agent can reach
+    estimates higher: it bounds what Thr. Δ can show in estimate mode.
+    """
+    from mdde_stream.estimator import estimate
+
+    base = env.initial
+    full = np.ones(np.asarray(base.reads).shape, dtype=bool)
+    est = estimate(full, (np.asarray(base.reads), float(base.throughput)), env.config.estimator_j,
+                   env.config.estimator_k)
+    return (float(est.throughput) / float(base.throughput) - 1.0) * 100.0
 
 
 def _services(cfg: ReproduceConfig, settings: Settings) -> Any:

@@ -96,6 +96,17 @@ def test_targets_carry_the_why_given_and_explain_a_missing_numbering() -> None:
     assert applied["table-5.3"]["why"] == ""  # with the numbering applied the cause is not presumed
 
 
+def test_thr_delta_evidence_names_the_estimators_ceiling() -> None:
+    rv = {"estimator_ceiling_pct": 34.5,
+          "tables": {"average": {"ours": {"thr_delta_pct": 21.8, "thr_delta_max_pct": 33.1,
+                                          "reads_pct": [25, 25, 25, 25]}}}}
+    found = {t["id"]: t for t in targets(None, rv, {}, True)}
+    why = found["table-5.12-thr-delta"]["why"]
+    assert "+21.8 %" in why and "+33.1 %" in why and "+34.5 %" in why and "out of its reach." in why
+    rv["estimator_ceiling_pct"] = 141.9
+    assert "within its reach" in {t["id"]: t for t in targets(None, rv, {}, True)}["table-5.12-thr-delta"]["why"]
+
+
 def test_layout_options_pass_only_to_functions_that_take_them() -> None:
     def old(records: int) -> None: ...
 
