@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.reproduce.results import WHY_IDS
+
+if TYPE_CHECKING:
+    from mdde_stream.reproduce.runner import ReproduceConfig
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -44,7 +47,7 @@ def check_writable(out: Path) -> None:
         raise ValueError(f"--out {out}: not writable ({exc.strerror or exc})") from None
 
 
-def run_reproduce(cfg: Any, settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
+def run_reproduce(cfg: "ReproduceConfig", settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
     """Run everything, write the files, return the results document."""
     from mdde_stream.edge_cases_cli import throughput_svg
     from mdde_stream.reproduce.report import write_all
