@@ -77,6 +77,9 @@ def run_reproduce(cfg: "ReproduceConfig", settings: Settings, progress: Progress
         edge[case]["fragment_numbering"] = layout["numbering"] or edge[case]["fragment_numbering"]
         edge[case]["svg"] = throughput_svg(summary, cfg.benchmark)
     timing = {**benchmark_timing(edge_doc), **estimator_timing(edge_doc)}
+    # The edge cases are the long part on a real benchmark: keep them even if the episodes fail.
+    write_all({"config": config, "targets": targets(edge, None, cfg.why, numbering), "edge_cases": edge,
+               "timing": timing, "random_valid": None}, out)
 
     def on_episode(_episode: Any) -> None:
         if progress is not None and rv_task is not None:

@@ -132,9 +132,12 @@ def env_layout_options(cfg: ReproduceConfig, delete_mask: str | None) -> dict[st
     wanted: dict[str, Any] = {"fragment_numbering": FRAGMENT_NUMBERING, "fragment_grouping": FRAGMENT_GROUPING}
     if cfg.benchmark == "real":
         wanted["baseline"] = "real"  # §5.3: one YCSB run at initialisation, estimates after it
+        # The environment opens its bus only to record events or for benchmark="real"; its real
+        # baseline in estimate mode needs the bus as well, so the episodes are recorded on it.
+        wanted["publish_events"] = True
     if delete_mask is not None:
         wanted["delete_mask"] = delete_mask
-    return {k: v for k, v in wanted.items() if k in fields}
+    return {k: v for k, v in wanted.items() if k in fields and (k != "publish_events" or "baseline" in fields)}
 
 
 def delete_masks() -> tuple[str | None, ...]:

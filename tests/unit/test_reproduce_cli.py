@@ -109,3 +109,15 @@ def test_real_without_the_stack_configured_exits_2_naming_what_is_missing(tmp_pa
     proc = _reproduce(tmp_path, "--benchmark", "real", "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
     assert "--benchmark real needs MDDE_BUS" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_edge_case_part_renders_alone(run: tuple[subprocess.CompletedProcess[str], Path], tmp_path: Path) -> None:
+    """Written before the random-valid episodes start, so a failure there keeps the long part."""
+    from mdde_stream.reproduce.report import write_all
+
+    doc = json.loads((run[1] / "results.json").read_text())
+    doc["random_valid"] = None
+    doc["targets"] = [t for t in doc["targets"] if not t["id"].startswith("table-5.12")]
+    paths = write_all(doc, tmp_path)
+    text = (tmp_path / "results.md").read_text()
+    assert len(paths) == 3 and "Table 5.4" in text and "Tables 5.12" not in text
