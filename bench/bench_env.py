@@ -132,7 +132,7 @@ def remote_latency(steps: int, service_poll_ms: float) -> None:
     import threading
     import uuid
 
-    from consumers.registry import RegistryService
+    from mdde_stream.services.registry import RegistryService
     from mdde_stream.bus import open_bus
     from mdde_stream.bus.topics import ensure_topics
     from mdde_stream.registry import open_registry

@@ -23,7 +23,7 @@ from mdde_stream.config import Settings
 from mdde_stream.telemetry.documents import EpisodeBaselines, documents_for
 from mdde_stream.telemetry.indexer import Indexer, connect
 from mdde_stream.telemetry.sample import publish, sample_run
-from mdde_stream.telemetry.templates import delete_templates, ensure_templates
+from mdde_stream.telemetry.templates import delete_indices, delete_templates, ensure_templates
 
 
 def main() -> None:
@@ -69,8 +69,8 @@ def main() -> None:
             thread.join()
             indexer.close()
         finally:
-            es.indices.delete(index=f"{raw_prefix}-*,{idx_prefix}-*", ignore=[404])
             for prefix in (raw_prefix, idx_prefix):
+                delete_indices(es, prefix)
                 delete_templates(es, prefix)
             bus.delete_topics([t for t in bus.list_topics() if t.startswith(f"{settings.topic_prefix}.")])
             bus.close()

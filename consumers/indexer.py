@@ -51,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    try:
+        es = connect(args.elasticsearch, settings=settings)
+    except ValueError as exc:  # a bad credential / CA setting: one line naming it
+        print(f"indexer: {exc}", file=sys.stderr)
+        return 2
     with open_bus(args.bus, settings=settings) as bus:
-        indexer = Indexer(bus, connect(args.elasticsearch), settings, index_prefix=args.index_prefix,
+        indexer = Indexer(bus, es, settings, index_prefix=args.index_prefix,
                           group_id=args.group, max_records=args.max_records, retention_days=args.retention_days)
         try:
             stats = indexer.run(stop)

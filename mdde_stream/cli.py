@@ -143,8 +143,8 @@ def dead_letters(
 
 
 _SERVICES: dict[str, tuple[typer.Typer, str, str]] = {
-    "registry": (service_app, "consumers.registry", "Apply agents' actions from mdde.actions to the allocation state."),
-    "estimator": (service_app, "consumers.estimator", "Answer estimate requests with the thesis's estimator."),
+    "registry": (service_app, "mdde_stream.services.registry", "Apply agents' actions from mdde.actions to the allocation state."),
+    "estimator": (service_app, "mdde_stream.services.estimator", "Answer estimate requests with the thesis's estimator."),
     "benchmark-aggregator": (
         service_app, "consumers.benchmark_aggregator", "Combine workers' access logs into benchmark results.",
     ),

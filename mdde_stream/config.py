@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     data_nodes: str = ""
     # Telemetry sink: "" -> local files + HTML report; "http://host:9200" -> Elasticsearch.
     elasticsearch: str = ""
+    # Credentials for a secured cluster (production): an API key (the base64 "id:key" form Kibana
+    # shows) or a user name and password, and the CA file that signed its TLS certificate. Secrets
+    # are SecretStr, so they never appear in a repr, a log line or an error message.
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str = ""
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_ca_file: Path | None = None
     # Kibana, only used by `dashboards import`.
     kibana: str = ""
 
@@ -50,6 +57,9 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     elasticsearch_port: int = 9200
+    # JDK for the Elasticsearch node (9.x needs Java 21+); unset -> the newest JDK found
+    # (JAVA_HOME, the `java` on PATH, /usr/lib/jvm/*).
+    stack_java_home: Path | None = None
 
     # Real benchmark node capacity (reads/s per data node): "2000" for every node, or
     # "2000,n3=500" / "n0=1000,n1=3000" per node; 0 means unpaced (raw Redis speed).
@@ -67,6 +77,18 @@ class Settings(BaseSettings):
     @property
     def data_node_urls(self) -> list[str]:
         return [u.strip() for u in self.data_nodes.split(",") if u.strip()]
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``MDDE_*`` environment variables: what a child process needs to see the same
+        bus, stores and topics (derived from the fields, so a new setting is never forgotten)."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            out[f"MDDE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
 
     def topic(self, name: str) -> str:
         """Full topic name for a short name such as ``actions`` -> ``mdde.actions``."""

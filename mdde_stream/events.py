@@ -25,37 +25,58 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-NonNegInt = Annotated[int, Field(ge=0)]
+NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
+"""Counts and offsets: non-negative and within 64 bits (a 10^30 from the network is refused)."""
+StepInt = Annotated[int, Field(ge=0, le=10**9)]
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""Run ids name files (reports, exports) and keys: letters, digits and ``._:-``, up to 128."""
+RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+"""Event, request, agent, node and fragment ids: bounded so no id can blow up an index or a key."""
+MAX_BENCHMARK_OPERATIONS = 10_000_000
+"""Reads in one benchmark request (the thesis runs 100,000): bounds what one request can cost."""
+MAX_BENCHMARK_TASKS = 1_024
+MAX_RECORDS = 10_000_000
+MAX_EVENT_BYTES = 512 * 1024
+"""Largest record a consumer decodes; a legitimate event of 16 nodes × 200 fragments is ~100 KB."""
+MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+"""Bytes of a bad record kept in its dead letter (with its size and hash), so a letter stays far
+below the broker's 1 MB message limit whatever arrived."""
+MAX_REASON_CHARS = 4_000
+
+
+def _require_identity(schema: dict[str, Any]) -> None:
+    """In the exported JSON Schema, ``schema`` and ``version`` are required: every record on the bus
+    names them, although the models fill them in from their class's literals."""
+    schema["required"] = ["schema", "version", *[f for f in schema.get("required", []) if f not in ("schema", "version")]]
 
 
 class Event(BaseModel):
     """Fields common to every event; subclasses fix ``schema_name`` and ``version``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # Floats must be finite: NaN/Infinity are not JSON and no consumer can use them.
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False,
+                              json_schema_extra=lambda schema, _: _require_identity(schema))
 
     SCHEMA: ClassVar[str] = "event"
+    """Derived from the ``schema_name`` literal each subclass declares (one source of truth)."""
     VERSION: ClassVar[int] = 1
+    """Derived from the ``version`` literal each subclass declares."""
     TOPIC: ClassVar[str] = ""
 
     schema_name: str = Field(alias="schema")
     version: int
-    event_id: str = Field(default_factory=new_event_id, min_length=1)
-    run_id: str = Field(min_length=1)
-    episode: NonNegInt = 0
-    step: NonNegInt = 0
+    event_id: Id = Field(default_factory=new_event_id)
+    run_id: RunId
+    episode: StepInt = 0
+    step: StepInt = 0
     ts: datetime = Field(default_factory=utc_now)
 
-    def __init__(self, **data: Any) -> None:
-        data.setdefault("schema", type(self).SCHEMA)
-        data.setdefault("version", type(self).VERSION)
-        super().__init__(**data)
-
-    def model_post_init(self, __context: Any) -> None:
-        cls = type(self)
-        if self.schema_name != cls.SCHEMA:
-            raise ValueError(f"schema is {self.schema_name!r}, expected {cls.SCHEMA!r}")
-        if self.version != cls.VERSION:
-            raise ValueError(f"{cls.SCHEMA} version {self.version} is not supported (expected {cls.VERSION})")
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.SCHEMA = cls.model_fields["schema_name"].default
+        cls.VERSION = cls.model_fields["version"].default
 
     @property
     def key(self) -> str:
@@ -76,6 +97,7 @@ def trusted_event(cls: type[E], values: dict[str, Any]) -> E:
     in-process registry make ~10 per step); anything read from outside goes through ``decode_event``.
     """
     obj = cls.__new__(cls)
+    values = {"schema_name": cls.SCHEMA, "version": cls.VERSION, **values}
     object.__setattr__(obj, "__dict__", values)
     object.__setattr__(obj, "__pydantic_fields_set__", set(values))
     object.__setattr__(obj, "__pydantic_extra__", None)
@@ -92,11 +114,12 @@ class ActionKind(str, Enum):
 class ActionSubmitted(Event):
     """One agent's decision for one step, as the stage hands it to the registry."""
 
-    SCHEMA: ClassVar[str] = "action"
+    schema_name: Literal["action"] = Field("action", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "actions"
 
-    agent: str
-    agent_index: NonNegInt
+    agent: Id
+    agent_index: int = Field(ge=0, le=4096)
     action_index: NonNegInt = Field(description="raw index in the agent's discrete action space")
     kind: ActionKind
     fragment: str | None = None
@@ -108,11 +131,12 @@ class ActionSubmitted(Event):
 class ActionResult(Event):
     """The registry's verdict on one action; ``code`` follows MDDE's numbering when rejected."""
 
-    SCHEMA: ClassVar[str] = "action-result"
+    schema_name: Literal["action-result"] = Field("action-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "action-results"
 
-    action_event_id: str
-    agent: str
+    action_event_id: Id
+    agent: Id
     agent_index: NonNegInt
     action_index: NonNegInt = 0
     kind: ActionKind
@@ -126,14 +150,16 @@ class ShuffleRequested(Event):
     """Ask the registry service to run its shuffle queue: move the data on the data nodes so they
     hold the allocation (the stage sends it before a real benchmark, and only then)."""
 
-    SCHEMA: ClassVar[str] = "shuffle-request"
+    schema_name: Literal["shuffle-request"] = Field("shuffle-request", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "registry.shuffle-requests"
 
 
 class ShuffleCompleted(Event):
     """The registry service's answer: how many queued moves ran, or why the shuffle could not run."""
 
-    SCHEMA: ClassVar[str] = "shuffle-result"
+    schema_name: Literal["shuffle-result"] = Field("shuffle-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "registry.shuffle-results"
 
     request_event_id: str
@@ -144,7 +170,8 @@ class ShuffleCompleted(Event):
 class EpisodeStarted(Event):
     """Everything needed to rebuild an episode from its actions: configuration, layout, baseline."""
 
-    SCHEMA: ClassVar[str] = "episode"
+    schema_name: Literal["episode"] = Field("episode", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "episodes"
 
     seed: int | None = None
@@ -161,7 +188,8 @@ class EpisodeStarted(Event):
 class StepCompleted(Event):
     """Summary of one environment step: what was accepted and what each agent earned."""
 
-    SCHEMA: ClassVar[str] = "step"
+    schema_name: Literal["step"] = Field("step", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "steps"
 
     rewards: dict[str, float]
@@ -198,16 +226,17 @@ class RecordLayout(BaseModel):
 class BenchmarkRequested(Event):
     """Ask for a real or simulated benchmark of the current allocation."""
 
-    SCHEMA: ClassVar[str] = "benchmark-request"
+    schema_name: Literal["benchmark-request"] = Field("benchmark-request", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.requests"
 
-    request_id: str = Field(default_factory=new_event_id)
-    workload: str = "uniform"
-    record_count: int = Field(default=10_000, ge=1)
-    operation_count: int = Field(default=100_000, ge=0)
-    clients: int = Field(default=50, ge=1)
-    seed: int = 0
-    tasks: int = Field(default=8, ge=1)
+    request_id: Id = Field(default_factory=new_event_id)
+    workload: Id = "uniform"
+    record_count: int = Field(default=10_000, ge=1, le=MAX_RECORDS)
+    operation_count: int = Field(default=100_000, ge=0, le=MAX_BENCHMARK_OPERATIONS)
+    clients: int = Field(default=50, ge=1, le=10_000)
+    seed: NonNegInt = 0
+    tasks: int = Field(default=8, ge=1, le=MAX_BENCHMARK_TASKS)
     allocation: dict[str, list[str]] = Field(default_factory=dict)
     data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL (default: MDDE_DATA_NODES in node order)")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves (default: MDDE_BENCHMARK_NODE_RATES)")
@@ -219,19 +248,21 @@ class BenchmarkRequested(Event):
 class BenchmarkTask(Event):
     """One slice of a benchmark run, executed by any worker of the benchmark group."""
 
-    SCHEMA: ClassVar[str] = "benchmark-task"
+    schema_name: Literal["benchmark-task"] = Field("benchmark-task", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.tasks"
 
-    request_id: str
-    task_index: NonNegInt
-    task_count: int = Field(ge=1)
-    workload: str
-    record_count: int = Field(ge=1)
-    operation_offset: NonNegInt
-    operation_count: NonNegInt
-    operation_total: NonNegInt = Field(default=0, description="reads of the whole run (0: offset + count)")
-    clients: int = Field(ge=1)
-    seed: int
+    request_id: Id
+    task_index: int = Field(ge=0, lt=MAX_BENCHMARK_TASKS)
+    task_count: int = Field(ge=1, le=MAX_BENCHMARK_TASKS)
+    workload: Id
+    record_count: int = Field(ge=1, le=MAX_RECORDS)
+    operation_offset: int = Field(ge=0, le=MAX_BENCHMARK_OPERATIONS)
+    operation_count: int = Field(ge=0, le=MAX_BENCHMARK_OPERATIONS)
+    operation_total: int = Field(default=0, ge=0, le=MAX_BENCHMARK_OPERATIONS,
+                                 description="reads of the whole run (0: offset + count)")
+    clients: int = Field(ge=1, le=10_000)
+    seed: NonNegInt
     allocation: dict[str, list[str]]
     data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves; absent = unpaced")
@@ -248,13 +279,14 @@ class BenchmarkTask(Event):
 class AccessLog(Event):
     """Reads a worker performed for one task, aggregated per node × fragment."""
 
-    SCHEMA: ClassVar[str] = "access-log"
+    schema_name: Literal["access-log"] = Field("access-log", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.access-logs"
 
-    request_id: str
-    task_index: NonNegInt
-    task_count: int = Field(ge=1)
-    worker_id: str
+    request_id: Id
+    task_index: int = Field(ge=0, lt=MAX_BENCHMARK_TASKS)
+    task_count: int = Field(ge=1, le=MAX_BENCHMARK_TASKS)
+    worker_id: Id
     reads: dict[str, dict[str, NonNegInt]]
     operations: NonNegInt
     started_at: datetime
@@ -266,7 +298,8 @@ class AccessLog(Event):
 class BenchmarkResult(Event):
     """The thesis's ⟨τ, N, R⟩: throughput, nodes, reads per fragment per node."""
 
-    SCHEMA: ClassVar[str] = "benchmark-result"
+    schema_name: Literal["benchmark-result"] = Field("benchmark-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "benchmark.results"
 
     request_id: str
@@ -283,19 +316,21 @@ class BenchmarkResult(Event):
 class EstimateRequested(Event):
     """Ask the estimator for ⟨τ′, R′⟩ of an allocation given the latest baseline."""
 
-    SCHEMA: ClassVar[str] = "estimate-request"
+    schema_name: Literal["estimate-request"] = Field("estimate-request", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "estimator.requests"
 
-    request_id: str = Field(default_factory=new_event_id)
+    request_id: Id = Field(default_factory=new_event_id)
     allocation: dict[str, list[str]]
     baseline_reads: dict[str, dict[str, NonNegInt]]
-    baseline_throughput: float = Field(ge=0)
-    j: float = 0.0
-    k: float = 0.7
+    baseline_throughput: float = Field(ge=0, le=1e15)
+    j: float = Field(default=0.0, ge=-1e6, le=1e6)
+    k: float = Field(default=0.7, ge=-1e6, le=1e6)
 
 
 class EstimatorResult(Event):
-    SCHEMA: ClassVar[str] = "estimator-result"
+    schema_name: Literal["estimator-result"] = Field("estimator-result", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "estimator.results"
 
     request_id: str
@@ -309,7 +344,8 @@ class EstimatorResult(Event):
 class Telemetry(Event):
     """Free-form metrics (learner losses, returns, worker counters) with string tags."""
 
-    SCHEMA: ClassVar[str] = "telemetry"
+    schema_name: Literal["telemetry"] = Field("telemetry", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "telemetry"
 
     source: str
@@ -320,17 +356,21 @@ class Telemetry(Event):
 class DeadLetter(Event):
     """A message that could not be processed, kept whole with the reason."""
 
-    SCHEMA: ClassVar[str] = "dead-letter"
+    schema_name: Literal["dead-letter"] = Field("dead-letter", alias="schema")
+    version: Literal[1] = 1
     TOPIC: ClassVar[str] = "dead-letter"
 
-    reason: str
-    error_type: str
+    reason: str = Field(max_length=MAX_REASON_CHARS)
+    error_type: Id
     source_topic: str
     source_partition: int | None = None
     source_offset: int | None = None
     consumer: str = ""
-    payload_b64: str = Field(description="the raw message value, base64")
+    payload_b64: str = Field(description="the raw message value, base64 (its first MAX_DEAD_LETTER_PAYLOAD bytes)")
     key_b64: str | None = None
+    payload_size: NonNegInt | None = Field(default=None, description="bytes of the whole original value")
+    payload_sha256: str | None = Field(default=None, description="hash of the whole original value")
+    payload_truncated: bool = False
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -364,11 +404,23 @@ class EventDecodeError(ValueError):
 
 
 def decode_event(raw: bytes, expected: tuple[type[Event], ...] | None = None) -> Event:
-    """Parse and validate bytes from the bus into the event model named by its ``schema`` field."""
+    """Parse and validate bytes from the bus into the event model named by its ``schema`` field.
+
+    Whatever arrives, the only exception is :class:`EventDecodeError`: too large, too deep, not JSON,
+    not an event, not valid — each with its own ``error_type`` for the dead letter.
+    """
+    if raw is None:
+        raise EventDecodeError("empty record (no value)", "invalid-json")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventDecodeError(f"record of {len(raw):,} bytes exceeds the {MAX_EVENT_BYTES:,}-byte limit", "too-large")
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EventDecodeError(f"not JSON: {exc}", "invalid-json") from None
+        raise EventDecodeError(f"not JSON: {str(exc)[:200]}", "invalid-json") from None
+    except RecursionError:
+        raise EventDecodeError("JSON nested too deeply to decode", "too-deep") from None
+    except (ValueError, TypeError, MemoryError) as exc:  # e.g. an integer literal too long to convert
+        raise EventDecodeError(f"not decodable JSON: {type(exc).__name__}: {str(exc)[:200]}", "invalid-json") from None
     if not isinstance(doc, dict):
         raise EventDecodeError(f"expected a JSON object, got {type(doc).__name__}", "invalid-shape")
     name = doc.get("schema")
@@ -389,6 +441,9 @@ def decode_event(raw: bytes, expected: tuple[type[Event], ...] | None = None) ->
         return cls.model_validate(doc)
     except ValidationError as exc:
         errors = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])[:200] or '<root>'}: {err['msg'][:300]}"
+            for err in exc.errors()[:10]
         )
-        raise EventDecodeError(f"{name} failed validation: {errors}", "validation-error") from None
+        raise EventDecodeError(f"{name} failed validation: {errors}"[:MAX_REASON_CHARS - 100], "validation-error") from None
+    except RecursionError:
+        raise EventDecodeError(f"{name}: a field is nested too deeply to validate", "too-deep") from None

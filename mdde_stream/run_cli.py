@@ -53,7 +53,7 @@ def run(
     options = dict(nodes=nodes, fragments=fragments, max_steps=steps, seed=seed, benchmark=benchmark,
                    workload=workload, benchmark_frequency=frequency, operations=operations,
                    benchmark_timeout_s=benchmark_timeout, do_nothing_worth=do_nothing_worth,
-                   storage_importance=storage_importance)
+                   storage_importance=storage_importance, publish_events=True)
     if run_id:
         options["run_id"] = run_id
     try:

@@ -127,17 +127,7 @@ class RealBenchmark:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment that gives a child process the same bus, topics and data nodes as ``settings``."""
-    env = dict(os.environ)
-    env.update({
-        "MDDE_BUS": settings.bus,
-        "MDDE_TOPIC_PREFIX": settings.topic_prefix,
-        "MDDE_DATA_NODES": settings.data_nodes,
-        "MDDE_PARTITIONS": str(settings.partitions),
-        "MDDE_BENCHMARK_TASK_PARTITIONS": str(settings.benchmark_task_partitions),
-        "MDDE_BENCHMARK_NODE_RATES": settings.benchmark_node_rates,
-        "MDDE_SESSION_TIMEOUT_S": str(settings.session_timeout_s),
-        "MDDE_DATA_DIR": str(settings.data_dir),
-    })
+    env = {**os.environ, **settings.to_env()}
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env
@@ -207,22 +197,13 @@ class LocalServices:
 
 
 def wait_for_group(bus: Bus, group_id: str, members: int, timeout_s: float = 60.0) -> None:
-    """Block until Kafka reports at least ``members`` stable members of ``group_id``, each with partitions."""
-    from confluent_kafka import ConsumerGroupState
-    from confluent_kafka.admin import AdminClient
-
-    bootstrap = bus.url.removeprefix("kafka://")
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """Block until ``group_id`` has at least ``members`` live members taking part in its assignment."""
     deadline = time.monotonic() + timeout_s
-    last = "unknown"
+    seen = 0
     while time.monotonic() < deadline:
-        try:
-            desc = admin.describe_consumer_groups([group_id])[group_id].result(timeout=10)
-            assigned = [m for m in desc.members if m.assignment and m.assignment.topic_partitions]
-            last = f"state {desc.state}, {len(desc.members)} members, {len(assigned)} with partitions"
-            if desc.state == ConsumerGroupState.STABLE and len(desc.members) == len(assigned) >= members:
-                return
-        except Exception as exc:  # noqa: BLE001 - the group may not exist yet
-            last = str(exc)
+        seen = bus.group_members(group_id)
+        if seen >= members:
+            return
         time.sleep(0.3)
-    raise TimeoutError(f"consumer group {group_id!r} did not reach {members} stable members in {timeout_s}s ({last})")
+    raise TimeoutError(f"consumer group {group_id!r} did not reach {members} live members in {timeout_s}s "
+                       f"({seen} so far)")

@@ -1,21 +1,42 @@
 """Typed layer over the raw bus: events in, events out, bad input to the dead-letter topic.
 
 A service reads as: ``EventConsumer`` (topics + accepted event types) -> processing -> ``EventProducer``.
-A message that fails validation never stops a consumer: it is forwarded whole to
-``mdde.dead-letter`` with the reason, and its offset is committed with the good ones, so nothing else
+A message that fails validation never stops a consumer: it is forwarded to ``mdde.dead-letter`` with
+the reason (whole, or its first 64 KiB with its size and hash when it is larger), and its offset is committed with the good ones, so nothing else
 is lost or redelivered forever.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
+import os
+import re
+import time
 from dataclasses import dataclass
-from typing import Generic, Iterable, TypeVar
+from typing import Callable, Generic, Iterable, Sequence, TypeVar
 
-from mdde_stream.bus.base import Bus, Consumer, OffsetReset, Producer, Record, TopicPartition, UnknownTopicError
+from mdde_stream.bus.base import (
+    Bus,
+    BusError,
+    Consumer,
+    OffsetReset,
+    Producer,
+    Record,
+    TopicPartition,
+    UnknownTopicError,
+)
 from mdde_stream.config import Settings, get_settings
-from mdde_stream.events import DeadLetter, Event, EventDecodeError, decode_event
+from mdde_stream.events import (
+    MAX_DEAD_LETTER_PAYLOAD,
+    MAX_REASON_CHARS,
+    RUN_ID_PATTERN,
+    DeadLetter,
+    Event,
+    EventDecodeError,
+    decode_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,16 +129,22 @@ class EventConsumer(Generic[E]):
 
     def dead_letter(self, record: Record, reason: str, error_type: str = "processing-error") -> None:
         """Forward a record to the dead-letter topic with the reason, keeping its raw bytes."""
+        value = record.value or b""
+        kept = value[:MAX_DEAD_LETTER_PAYLOAD]
+        key = record.key[:1024] if record.key is not None else None
         letter = DeadLetter(
             run_id=_run_id_hint(record),
-            reason=reason,
-            error_type=error_type,
+            reason=reason[:MAX_REASON_CHARS],
+            error_type=error_type[:200] or "processing-error",
             source_topic=record.topic,
             source_partition=record.partition,
             source_offset=record.offset,
             consumer=self.group_id,
-            payload_b64=base64.b64encode(record.value).decode(),
-            key_b64=base64.b64encode(record.key).decode() if record.key is not None else None,
+            payload_b64=base64.b64encode(kept).decode(),
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
+            payload_size=len(value),
+            payload_sha256=hashlib.sha256(value).hexdigest(),
+            payload_truncated=len(kept) < len(value),
         )
         self._dlq.produce(self.settings.topic(DeadLetter.TOPIC), letter.to_bytes(), key=letter.key)
         self.dead_lettered += 1
@@ -132,6 +159,23 @@ class EventConsumer(Generic[E]):
         else:
             self.consumer.commit([d.record for d in deliveries], asynchronous=asynchronous)
 
+    def rewind(self) -> None:
+        """Go back to the committed offsets: everything polled since then is read again (after an
+        infrastructure failure, so that no polled-but-unprocessed record is lost)."""
+        parts = self.consumer.assignment()
+        committed = self.consumer.committed(parts) if parts else {}
+        for tp in parts:
+            offset = committed.get(tp)
+            self.consumer.seek(tp, offset if offset is not None else 0)
+
+    def commit_below(self, pending: Iterable[Record], asynchronous: bool = False) -> None:
+        """Commit everything polled (dead letters included) except from the first ``pending`` record of
+        each partition on: work that is still open comes back after a crash, nothing else does."""
+        floor: dict[TopicPartition, int] = {}
+        for record in pending:
+            floor[record.tp] = min(floor.get(record.tp, record.offset), record.offset)
+        self.consumer.commit_below(floor, asynchronous=asynchronous)
+
     def close(self) -> None:
         try:
             if self._owns_dlq:
@@ -144,6 +188,75 @@ class EventConsumer(Generic[E]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ReplyTimeout(BusError):
+    """Not every reply arrived in time; ``answered`` of ``expected`` did."""
+
+    def __init__(self, answered: int, expected: int, topic: str) -> None:
+        super().__init__(f"{answered} of {expected} replies on {topic}")
+        self.answered, self.expected, self.topic = answered, expected, topic
+
+
+class RequestReply(Generic[E]):
+    """Round trips over the bus: publish requests, then wait for the replies that name them.
+
+    The reply topic is followed from its end before any request goes out, so a fast reply cannot be
+    missed. ``correlate(reply)`` gives the id of the request a reply answers; replies to other requests
+    (or other runs, when ``key`` is set) are skipped without decoding. The remote stage (actions,
+    shuffles) and the benchmark client use it.
+    """
+
+    def __init__(self, bus: Bus, settings: Settings, reply: type[E], correlate: Callable[[E], str], name: str,
+                 key: str | None = None) -> None:
+        self.settings = settings
+        self.reply = reply
+        self.correlate = correlate
+        self.key = key.encode() if key is not None else None
+        self.topic = settings.topic(reply.TOPIC)
+        self._producer = bus.producer()
+        self._replies = follow_from_end(bus, self.topic, f"{name}-{os.getpid()}-{time.time_ns()}")
+
+    def send(self, requests: Sequence[Event], flush_timeout: float = 30.0) -> None:
+        for request in requests:
+            self._producer.produce(self.settings.topic(type(request).TOPIC), request.to_bytes(), key=request.key)
+        self._producer.flush(flush_timeout)
+
+    def wait(self, ids: Sequence[str], timeout_s: float) -> list[E]:
+        """The replies to ``ids``, in their order; raises :class:`ReplyTimeout` after ``timeout_s``."""
+        slot = {request_id: i for i, request_id in enumerate(ids)}
+        replies: list[E | None] = [None] * len(ids)
+        missing = len(ids)
+        deadline = time.monotonic() + timeout_s
+        while missing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ReplyTimeout(len(ids) - missing, len(ids), self.topic)
+            # Ask for exactly what is missing: a batch consumer returns as soon as that many arrived.
+            for record in self._replies.poll(min(remaining, 0.5), max_records=max(missing, 1)):
+                if self.key is not None and record.key != self.key:
+                    continue
+                try:
+                    reply = decode_event(record.value, (self.reply,))
+                except EventDecodeError as exc:
+                    logger.warning("ignoring undecodable record on %s: %s", self.topic, exc.reason)
+                    continue
+                i = slot.get(self.correlate(reply))  # type: ignore[arg-type]
+                if i is not None and replies[i] is None:
+                    replies[i] = reply  # type: ignore[assignment]
+                    missing -= 1
+        return replies  # type: ignore[return-value]
+
+    def call(self, request: Event, request_id: str, timeout_s: float) -> E:
+        """Send one request and wait for its reply."""
+        self.send([request], flush_timeout=timeout_s)
+        return self.wait([request_id], timeout_s)[0]
+
+    def close(self) -> None:
+        try:
+            self._producer.close()
+        finally:
+            self._replies.close()
 
 
 def follow_from_end(bus: Bus, topic: str, group_id: str) -> Consumer:
@@ -164,10 +277,16 @@ def follow_from_end(bus: Bus, topic: str, group_id: str) -> Consumer:
 
 
 def _run_id_hint(record: Record) -> str:
-    """The run a bad record probably belongs to (its key), so dead letters stay near their run."""
+    """The run a bad record probably belongs to (its key, when that is a valid run id), so dead
+    letters stay near their run; anything else is "unknown"."""
     if record.key:
         try:
-            return record.key.decode()[:200] or "unknown"
+            hint = record.key.decode()
         except UnicodeDecodeError:
-            pass
+            return "unknown"
+        if _RUN_ID.match(hint):
+            return hint
     return "unknown"
+
+
+_RUN_ID = re.compile(RUN_ID_PATTERN)

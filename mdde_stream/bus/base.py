@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import zlib
 from dataclasses import dataclass
-from typing import Iterable, Literal, NamedTuple
+from typing import Iterable, Literal, Mapping, NamedTuple
 
 OffsetReset = Literal["earliest", "latest"]
 
@@ -112,7 +112,6 @@ class Consumer(abc.ABC):
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         """Next records of the assigned partitions (possibly none after ``timeout`` seconds)."""
 
-    @abc.abstractmethod
     def commit(self, records: Iterable[Record] | None = None, asynchronous: bool = False) -> None:
         """Commit past the given records (or everything polled so far).
 
@@ -120,6 +119,29 @@ class Consumer(abc.ABC):
         batch) for callers whose processing is idempotent, so a commit lost in a crash only means a
         redelivery that changes nothing.
         """
+        if records is None:
+            offsets = self.positions()
+        else:
+            offsets = {}
+            for r in records:
+                offsets[r.tp] = max(offsets.get(r.tp, 0), r.offset + 1)
+        if offsets:
+            self._commit_offsets(offsets, asynchronous)
+
+    def commit_below(self, floor: Mapping[TopicPartition, int], asynchronous: bool = False) -> None:
+        """Commit everything polled, but on a partition never at or past ``floor[tp]``: the record there
+        (and what follows it) still has work pending and must come back after a crash."""
+        offsets = {tp: min(pos, floor[tp]) if tp in floor else pos for tp, pos in self.positions().items()}
+        if offsets:
+            self._commit_offsets(offsets, asynchronous)
+
+    @abc.abstractmethod
+    def positions(self) -> dict[TopicPartition, int]:
+        """The next offset this consumer returns on each partition it has read (what a commit stores)."""
+
+    @abc.abstractmethod
+    def _commit_offsets(self, offsets: Mapping[TopicPartition, int], asynchronous: bool) -> None:
+        """Store ``offsets`` (next offset to read per partition) as the group's committed offsets."""
 
     @abc.abstractmethod
     def committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int | None]: ...
@@ -160,6 +182,11 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     def list_topics(self) -> dict[str, int]:
         """Topic name -> partition count."""
+
+    @abc.abstractmethod
+    def group_members(self, group_id: str) -> int:
+        """Live members of ``group_id`` that take part in its assignment (0 while it rebalances):
+        what a command waits on before it sends work to a group of services."""
 
     @abc.abstractmethod
     def watermarks(self, tp: TopicPartition) -> tuple[int, int]:

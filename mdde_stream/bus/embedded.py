@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 from zlib import crc32
 
 from mdde_stream.bus.base import (
@@ -191,6 +191,14 @@ class EmbeddedBus(Bus):
     def list_topics(self) -> dict[str, int]:
         with self._admin.lock:
             return dict(self._admin.conn.execute("SELECT name, partitions FROM topics").fetchall())
+
+    def group_members(self, group_id: str) -> int:
+        horizon = time.time() - self.settings.session_timeout_s
+        with self._admin.lock:
+            row = self._admin.conn.execute(
+                "SELECT COUNT(*) FROM members WHERE group_id=? AND heartbeat>=?", (group_id, horizon)
+            ).fetchone()
+        return int(row[0])
 
     def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         with self._admin.lock:
@@ -458,16 +466,11 @@ class EmbeddedConsumer(Consumer):
         return out
 
     # -- offsets ------------------------------------------------------------------------------
-    def commit(self, records: Iterable[Record] | None = None, asynchronous: bool = False) -> None:
+    def positions(self) -> dict[TopicPartition, int]:
+        return dict(self._positions)
+
+    def _commit_offsets(self, offsets: Mapping[TopicPartition, int], asynchronous: bool) -> None:
         # A local transaction is cheap: always synchronous.
-        if records is None:
-            offsets = dict(self._positions)
-        else:
-            offsets = {}
-            for r in records:
-                offsets[r.tp] = max(offsets.get(r.tp, 0), r.offset + 1)
-        if not offsets:
-            return
         with self._h.tx() as conn:
             conn.executemany(
                 "INSERT INTO commits VALUES (?, ?, ?, ?) ON CONFLICT(group_id, topic, partition) "

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka import Consumer as _RawConsumer
 from confluent_kafka import Producer as _RawProducer
 from confluent_kafka import TopicPartition as _RawTP
@@ -58,6 +58,15 @@ class KafkaBus(Bus):
         self._probe_lock = threading.Lock()
 
     # -- administration -----------------------------------------------------------------------
+    def group_members(self, group_id: str) -> int:
+        try:
+            desc = self._admin.describe_consumer_groups([group_id])[group_id].result(timeout=10)
+        except KafkaException:
+            return 0  # the group does not exist (yet)
+        if desc.state != ConsumerGroupState.STABLE:
+            return 0
+        return sum(1 for m in desc.members if m.assignment and m.assignment.topic_partitions)
+
     def create_topics(self, specs: Iterable[TopicSpec]) -> None:
         existing = self.list_topics()
         wanted = [s for s in specs if s.name not in existing]
@@ -326,15 +335,10 @@ class KafkaConsumer(Consumer):
                 continue
             del self._pending_seeks[tp]
 
-    def commit(self, records: Iterable[Record] | None = None, asynchronous: bool = False) -> None:
-        if records is None:
-            offsets = dict(self._positions)
-        else:
-            offsets = {}
-            for r in records:
-                offsets[r.tp] = max(offsets.get(r.tp, 0), r.offset + 1)
-        if not offsets:
-            return
+    def positions(self) -> dict[TopicPartition, int]:
+        return dict(self._positions)
+
+    def _commit_offsets(self, offsets: Mapping[TopicPartition, int], asynchronous: bool) -> None:
         try:
             self._c.commit(
                 offsets=[_RawTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],

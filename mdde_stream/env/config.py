@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mdde_stream.events import RUN_ID_PATTERN
+
 BenchmarkMode = Literal["real", "simulated", "estimate"]
 StageMode = Literal["local", "remote"]
 
@@ -53,8 +55,11 @@ class EnvConfig(BaseModel):
         default="simulated", description="estimate mode: what measures the one baseline taken at start-up and "
         "reused at every reset; 'real' needs data nodes (MDDE_DATA_NODES) and running benchmark workers")
     seed: int = Field(default=0, ge=0, description="workload/benchmark seed when reset() gets none")
-    run_id: str = Field(default_factory=new_run_id, min_length=1)
-    publish_events: bool = Field(default=True, description="write actions, results and steps to the bus")
+    run_id: str = Field(default_factory=new_run_id, pattern=RUN_ID_PATTERN,
+                        description="letters, digits and ._:- (it names the run's report and export files)")
+    publish_events: bool = Field(
+        default=False, description="record actions, results and steps on the bus (the embedded bus is a file under "
+        "MDDE_DATA_DIR, ./.mdde by default); off for the Python API, on for `mdde-stream run`")
     stage: StageMode = Field(default="local", description="registry in-process, or the registry service over the bus")
     registry_prefix: str | None = Field(
         default=None,

@@ -111,6 +111,8 @@ class DefaultScenario(Scenario):
                 "action_mask": spaces.Box(0, 1, shape=(self.n_actions,), dtype=np.int8),
             }
         )
+        # Global state for centralised critics: the allocation and popularity channels of every node.
+        self._state_space = spaces.Box(0.0, 1.0, shape=(w, f, 2), dtype=np.float32)
         self._window: list[np.ndarray] = []
         # Channels 0/1 of the observation, shared by all agents and updated in place (each agent gets a copy).
         self._base = np.zeros((w, f, 3), dtype=np.float32)
@@ -180,6 +182,19 @@ class DefaultScenario(Scenario):
             obs[a, :, 2] = 1.0
             result[agent] = {"observation": obs, "action_mask": masks[a].copy()}
         return result
+
+    @property
+    def state_space(self) -> spaces.Box:
+        return self._state_space
+
+    def state(self, allocation: np.ndarray, latest: Measurement | None) -> np.ndarray:
+        """Channels 0 and 1 of the observation (allocation bit, popularity κ): what every agent sees,
+        without the per-agent ownership channel."""
+        out = np.zeros(self._state_space.shape, dtype=np.float32)
+        out[:, :, 0] = allocation
+        if latest is not None:
+            out[:, :, 1] = latest.popularity()
+        return out
 
     # -- rewards --------------------------------------------------------------------------------
     def is_benchmark_step(self, step: int) -> bool:

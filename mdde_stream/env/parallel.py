@@ -139,6 +139,7 @@ class MddeParallelEnv(ParallelEnv):
         self.episode = -1
         self.step_count = 0
         self._seed = cfg.seed
+        self._seeds: np.random.Generator | None = None  # episode seeds after a seedless reset
         self._allocation = self._stage.allocation()
         self.latest: Measurement | None = None
         self._masks = self.scenario.masks(self._allocation, None)
@@ -163,13 +164,28 @@ class MddeParallelEnv(ParallelEnv):
     def action_space(self, agent: str):  # type: ignore[override]
         return self.scenario.action_space(agent)
 
+    @property
+    def state_space(self):  # type: ignore[override]
+        return self.scenario.state_space
+
+    def state(self) -> np.ndarray:
+        """Global state for centralised critics (the scenario's; default: W×F×2 allocation and popularity)."""
+        return self.scenario.state(self._allocation, self.latest)
+
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[override]
         if self._closed:
             raise RuntimeError("reset() on a closed environment")
+        # Gymnasium's convention: reset(seed=s) seeds the episode's randomness (the benchmark's workload
+        # keys use s itself); a later reset() without a seed continues a stream seeded by s.
         if seed is not None:
             if seed < 0:
                 raise ValueError(f"seed must be non-negative, got {seed}")
             self._seed = seed
+            self._seeds = np.random.default_rng(seed)
+        elif self._seeds is None:
+            self._seeds = np.random.default_rng(self._seed)  # first reset: EnvConfig.seed
+        else:
+            self._seed = int(self._seeds.integers(2**31 - 1))
         self._flush()
         self.episode += 1
         self.step_count = 0
@@ -181,7 +197,7 @@ class MddeParallelEnv(ParallelEnv):
         self.latest = self.initial = self._source.baseline(self._request())
         self._masks = self.scenario.masks(self._allocation, self.latest)
         observations = self.scenario.observe(self._allocation, self.latest, self._masks)
-        infos = {a: {"throughput": self.latest.throughput} for a in self.agents}
+        infos = {a: self._throughput_info(True) for a in self.agents}
         if self._producer is not None:
             self._record_start()
         return observations, infos
@@ -222,8 +238,9 @@ class MddeParallelEnv(ParallelEnv):
         # A conflict: legal against the step's starting allocation, rejected because an earlier agent
         # acted first. Computed here from our own mask, so it holds whichever registry answered.
         conflict_list = [leg and not acc for leg, acc in zip(legal_list, accepted_list)]
+        measured = self._throughput_info(measurement is not None)
         infos = {
-            agent: {"accepted": acc, "legal": leg, "code": r.code, "conflict": con}
+            agent: {"accepted": acc, "legal": leg, "code": r.code, "conflict": con, **measured}
             for agent, acc, leg, r, con in zip(agents, accepted_list, legal_list, results, conflict_list)
         }
         if self._producer is not None:
@@ -286,6 +303,12 @@ class MddeParallelEnv(ParallelEnv):
         frag = None if d.fragment is None else self.fragment_ids[d.fragment]
         return d.kind, frag, name(d.source), name(d.target)
 
+    def _throughput_info(self, measured: bool) -> dict[str, Any]:
+        """τ of the latest measurement, its source (estimate | simulated | real) and whether this step took it."""
+        m = self.latest
+        return {"throughput": None if m is None else m.throughput,
+                "throughput_source": None if m is None else m.source, "throughput_measured": measured}
+
     def _request(self) -> BenchmarkRequest:
         return BenchmarkRequest(self._allocation, self._seed, self.run_id, self.episode, self.step_count)
 
@@ -298,7 +321,7 @@ class MddeParallelEnv(ParallelEnv):
             a = chosen[i]
             kind, frag, src, tgt = fields[i][a]
             out.append(trusted_event(ActionSubmitted, {
-                "schema_name": "action", "version": 1, "event_id": new_id(), "run_id": run_id,
+                "event_id": new_id(), "run_id": run_id,
                 "episode": episode, "step": step, "ts": now, "agent": agent, "agent_index": i,
                 "action_index": a, "kind": kind, "fragment": frag, "source": src, "target": tgt, "step_size": n,
             }))
@@ -320,7 +343,7 @@ class MddeParallelEnv(ParallelEnv):
         n_skip = sum(skipped)
         alloc = self._allocation
         summary = trusted_event(StepCompleted, {
-            "schema_name": "step", "version": 1, "event_id": self._new_id(), "run_id": self.run_id,
+            "event_id": self._new_id(), "run_id": self.run_id,
             "episode": self.episode, "step": step, "ts": utc_now(), "rewards": rewards,
             "actions": dict(zip(self.possible_agents, chosen)),
             "accepted": n_acc - sum(a and s for a, s in zip(accepted, skipped)), "rejected": len(results) - n_acc,
@@ -368,11 +391,11 @@ class MddeParallelEnv(ParallelEnv):
         if m.source == "estimate":
             base = imbalance(self.initial.node_reads) if self.initial is not None else 0.0
             return trusted_event(EstimatorResult, {
-                "schema_name": EstimatorResult.SCHEMA, "version": EstimatorResult.VERSION, **common, "imbalance_baseline": base, "imbalance_current": imbalance(m.node_reads)})
+                **common, "imbalance_baseline": base, "imbalance_current": imbalance(m.node_reads)})
         if m.source == "simulated":
             duration = m.total_reads / m.throughput if m.throughput > 0 else 0.0
             return trusted_event(BenchmarkResult, {
-                "schema_name": BenchmarkResult.SCHEMA, "version": BenchmarkResult.VERSION, **common, "source": "simulated", "operations": m.total_reads, "duration_s": duration, "workers": 0})
+                **common, "source": "simulated", "operations": m.total_reads, "duration_s": duration, "workers": 0})
         return None
 
     def _flush(self) -> None:

@@ -101,6 +101,15 @@ class Scenario(abc.ABC):
     def observe(self, allocation: np.ndarray, latest: Measurement | None, masks: np.ndarray) -> dict[str, Any]:
         """Per-agent observations of the current state (fresh arrays: callers may keep them)."""
 
+    @property
+    def state_space(self) -> spaces.Space[Any]:
+        """Space of :meth:`state`: the global state a centralised critic sees."""
+        raise NotImplementedError(f"{type(self).__name__} defines no global state")
+
+    def state(self, allocation: np.ndarray, latest: Measurement | None) -> np.ndarray:
+        """The global state (a fresh array)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no global state")
+
     @abc.abstractmethod
     def is_benchmark_step(self, step: int) -> bool:
         """Whether step ``step`` (1-based within the episode) ends with a benchmark."""

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import abc
 import logging
-import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from mdde_stream.bus.app import follow_from_end
-from mdde_stream.bus.base import Bus, Consumer
+from mdde_stream.bus.app import ReplyTimeout, RequestReply
+from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.events import (
     ActionKind,
     ActionResult,
     ActionSubmitted,
-    EventDecodeError,
     ShuffleCompleted,
     ShuffleRequested,
-    decode_event,
 )
 from mdde_stream.registry import Registry
 
@@ -109,7 +106,7 @@ class InProcessStage(RegistryStage):
 
 
 class RemoteStage(RegistryStage):
-    """Talks to the registry service (``consumers/registry.py``) over the bus."""
+    """Talks to the registry service (``mdde_stream/services/registry.py``) over the bus."""
 
     publishes_actions = True
 
@@ -117,47 +114,26 @@ class RemoteStage(RegistryStage):
         super().__init__(registry)
         self.settings = settings
         self.timeout_s = timeout_s
-        self._run_key = run_id.encode()
-        self._actions_topic = settings.topic(ActionSubmitted.TOPIC)
-        self._producer = bus.producer()
-        self._consumer = follow_from_end(bus, settings.topic(ActionResult.TOPIC), f"stage-{run_id}-{time.time_ns()}")
+        self.run_id = run_id
         self._bus = bus
-        self._shuffle_results: Consumer | None = None  # followed from the first shuffle on
+        self._actions: RequestReply[ActionResult] = RequestReply(
+            bus, settings, ActionResult, lambda r: r.action_event_id, f"stage-{run_id}", key=run_id)
+        self._shuffles: RequestReply[ShuffleCompleted] | None = None  # followed from the first shuffle on
         self._mirror = registry.store.matrix().copy()
         self._f_pos = {f: i for i, f in enumerate(self.fragment_ids)}
         self._n_pos = {n: i for i, n in enumerate(self.node_ids)}
 
     def apply(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
-        for action in actions:
-            self._producer.produce(self._actions_topic, action.to_bytes(), key=self._run_key)
-        self._producer.flush(self.timeout_s)
-        slot = {a.event_id: i for i, a in enumerate(actions)}
-        results: list[ActionResult | None] = [None] * len(actions)
-        missing = len(actions)
-        deadline = time.monotonic() + self.timeout_s
-        while missing:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                first = actions[0]
-                raise StageTimeout(
-                    f"registry service answered {len(actions) - missing} of {len(actions)} actions of run "
-                    f"{first.run_id} episode {first.episode} step {first.step} within {self.timeout_s:.1f} s "
-                    f"on {self.settings.topic(ActionResult.TOPIC)}; is the registry service running?"
-                )
-            # Ask for exactly what is missing: a batch consumer returns as soon as that many arrived.
-            for record in self._consumer.poll(min(remaining, 0.5), max_records=missing):
-                if record.key != self._run_key:
-                    continue
-                try:
-                    result = decode_event(record.value, (ActionResult,))
-                except EventDecodeError as exc:
-                    logger.warning("ignoring undecodable action result: %s", exc.reason)
-                    continue
-                i = slot.get(result.action_event_id)  # type: ignore[attr-defined]
-                if i is not None and results[i] is None:
-                    results[i] = result  # type: ignore[assignment]
-                    missing -= 1
-        done: list[ActionResult] = results  # type: ignore[assignment]
+        self._actions.send(actions, flush_timeout=self.timeout_s)
+        try:
+            done = self._actions.wait([a.event_id for a in actions], self.timeout_s)
+        except ReplyTimeout as exc:
+            first = actions[0]
+            raise StageTimeout(
+                f"registry service answered {exc.answered} of {exc.expected} actions of run "
+                f"{first.run_id} episode {first.episode} step {first.step} within {self.timeout_s:.1f} s "
+                f"on {exc.topic}; is the registry service running?"
+            ) from None
         for action, result in zip(actions, done):
             if result.accepted and action.kind is not ActionKind.SKIP:
                 f = self._f_pos[action.fragment]  # type: ignore[index]
@@ -174,34 +150,24 @@ class RemoteStage(RegistryStage):
 
     def shuffle(self, run_id: str, episode: int, step: int) -> int:
         """Ask the registry service to move the data, and wait for its answer."""
-        results_topic = self.settings.topic(ShuffleCompleted.TOPIC)
-        if self._shuffle_results is None:
-            self._shuffle_results = follow_from_end(self._bus, results_topic, f"stage-shuffle-{run_id}-{time.time_ns()}")
+        if self._shuffles is None:
+            self._shuffles = RequestReply(self._bus, self.settings, ShuffleCompleted, lambda r: r.request_event_id,
+                                          f"stage-shuffle-{run_id}", key=run_id)
         request = ShuffleRequested(run_id=run_id, episode=episode, step=step)
-        self._producer.produce(self.settings.topic(request.TOPIC), request.to_bytes(), key=self._run_key)
-        self._producer.flush(self.timeout_s)
-        deadline = time.monotonic() + max(self.timeout_s, SHUFFLE_TIMEOUT_S)
-        while (remaining := deadline - time.monotonic()) > 0:
-            for record in self._shuffle_results.poll(min(remaining, 0.5), max_records=50):
-                try:
-                    answer = decode_event(record.value, (ShuffleCompleted,))
-                except EventDecodeError as exc:
-                    logger.warning("ignoring undecodable shuffle result: %s", exc.reason)
-                    continue
-                if answer.request_event_id != request.event_id:  # type: ignore[attr-defined]
-                    continue
-                if answer.error:  # type: ignore[attr-defined]
-                    raise StageError(f"the registry service could not move the data for step {step}: "
-                                     f"{answer.error}")  # type: ignore[attr-defined]
-                return answer.moves  # type: ignore[attr-defined]
-        raise StageTimeout(f"no answer on {results_topic} to the shuffle before step {step}'s benchmark within "
-                           f"{max(self.timeout_s, SHUFFLE_TIMEOUT_S):.0f} s; is the registry service running?")
+        timeout = max(self.timeout_s, SHUFFLE_TIMEOUT_S)
+        try:
+            answer = self._shuffles.call(request, request.event_id, timeout)
+        except ReplyTimeout as exc:
+            raise StageTimeout(f"no answer on {exc.topic} to the shuffle before step {step}'s benchmark within "
+                               f"{timeout:.0f} s; is the registry service running?") from None
+        if answer.error:
+            raise StageError(f"the registry service could not move the data for step {step}: {answer.error}")
+        return answer.moves
 
     def close(self) -> None:
         try:
-            self._producer.close()
-            self._consumer.close()
-            if self._shuffle_results is not None:
-                self._shuffle_results.close()
+            self._actions.close()
+            if self._shuffles is not None:
+                self._shuffles.close()
         finally:
             super().close()

@@ -1,6 +1,6 @@
 """The registry as a domain service: one step of actions in, verdicts out; reads, reset, shuffle.
 
-Both the stage (embedded, in-process) and the ``mdde.actions`` consumer (``consumers/registry.py``)
+Both the stage (embedded, in-process) and the ``mdde.actions`` consumer (``mdde_stream/services/registry.py``)
 use this class, so a step means the same thing on either path: actions judged one by one in
 ascending agent order against the state the earlier agents left, each with an ``ActionResult``.
 """
@@ -59,8 +59,6 @@ class Registry:
         return [
             # Every value comes from a validated action or from this registry: no re-validation.
             trusted_event(ActionResult, {
-                "schema_name": ActionResult.SCHEMA,
-                "version": ActionResult.VERSION,
                 "event_id": new_event_id(),
                 "run_id": a.run_id,
                 "episode": a.episode,

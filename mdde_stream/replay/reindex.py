@@ -39,11 +39,9 @@ def reindex(
     """Index the telemetry of ``events`` (steps, action results, benchmark and estimator results, metrics)."""
     try:
         from elasticsearch import helpers
-        from elasticsearch.exceptions import ConnectionError as EsConnectionError
-        from elasticsearch.exceptions import TransportError
 
         from mdde_stream.telemetry.documents import INDEXED_EVENTS, EpisodeBaselines, documents_for
-        from mdde_stream.telemetry.indexer import connect
+        from mdde_stream.telemetry.es_client import ES_ERRORS, connect
         from mdde_stream.telemetry.templates import ensure_templates, index_prefix_for
     except ImportError as exc:
         raise ReplayError(f"--reindex needs the telemetry extra (pip install 'mdde-stream[telemetry]'): {exc}") from None
@@ -61,7 +59,10 @@ def reindex(
         for event in chosen
         for doc in documents_for(event, baselines)
     ]
-    es = connect(url)
+    try:
+        es = connect(url, settings=settings)
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
     try:
         ensure_templates(es, prefix)
         stored, errors = helpers.bulk(es, actions, chunk_size=2000, raise_on_error=False, max_retries=3)
@@ -70,7 +71,7 @@ def reindex(
                               f"first: {errors[0]}")
         if refresh:
             es.indices.refresh(index=f"{prefix}-*")
-    except (EsConnectionError, TransportError) as exc:
+    except ES_ERRORS as exc:
         raise ReplayError(f"re-indexing into Elasticsearch at {url} failed: {exc}") from exc
     finally:
         es.close()

@@ -23,5 +23,5 @@ def record_episodes(
     **config: Any,
 ) -> RunSummary:
     """Run ``episodes`` random-valid episodes of ``steps`` steps, recording them on ``settings.bus``."""
-    cfg = EnvConfig(max_steps=steps, seed=seed, run_id=run_id or new_run_id(), **config)
+    cfg = EnvConfig(max_steps=steps, seed=seed, run_id=run_id or new_run_id(), **{"publish_events": True, **config})
     return run_episodes(cfg, RandomValid(seed), episodes, settings=settings)

@@ -107,6 +107,10 @@ class Service(ABC):
     def healthy(self) -> bool:
         """A cheap real request to the server; False (never raise) when it does not answer."""
 
+    def outdated(self) -> str | None:
+        """Why the running server must be restarted (e.g. it runs an older version), or None."""
+        return None
+
     def prepare(self, progress: Progress = _quiet) -> None:
         """Create config files and fetch what the server needs; must be idempotent."""
         self.home.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def build_services(settings: Settings, groups: Iterable[str] = GROUPS) -> list[S
     if "kafka" in selected:
         services.append(KafkaBroker(layout, settings.kafka_port, settings.kafka_controller_port, settings.partitions))
     if "elasticsearch" in selected:
-        services.append(ElasticsearchNode(layout, settings.elasticsearch_port))
+        services.append(ElasticsearchNode(layout, settings.elasticsearch_port, settings.stack_java_home))
     return services
 
 
@@ -89,6 +89,14 @@ def start_stack(
 
 def _start(selected: list[Service], progress: Progress) -> dict[str, ServiceStatus]:
     started = time.monotonic()
+
+    # A server left running by an older version of this stack (e.g. Elasticsearch 7.17) is
+    # restarted, so `stack up` after an upgrade runs what the code now names.
+    for service in selected:
+        reason = service.outdated() if service.pid() is not None else None
+        if reason:
+            progress(f"{service.name}: restarting ({reason})")
+            service.stop()
 
     pending = [s for s in selected if not (s.pid() is not None and s.healthy())]
     for service in selected:

@@ -3,9 +3,16 @@
 The objects are generated from ``panels.PANELS`` with stable ids (``mdde-<kind>`` data views,
 ``mdde-vis-<panel>`` visualizations, ``mdde-dashboard-<name>``), so importing with ``overwrite``
 replaces the previous version instead of adding copies. Visualizations are classic
-aggregation-based ones (xy and heatmap): their ``visState`` is plain JSON whose aggregations
-``visstate_query`` turns back into the Elasticsearch query Kibana would send, which is how the
-tests prove each panel shows data without a running Kibana.
+aggregation-based ones (xy and heatmap), which Kibana 9 still imports and draws: their
+``visState`` is plain JSON whose aggregations ``visstate_query`` turns back into the
+Elasticsearch query Kibana would send, which is how the tests prove each panel shows data without
+a running Kibana. (A Lens panel keeps its query in a datasource state that only Kibana itself
+turns into a search, so it could not be checked here.)
+
+The objects carry Kibana 9's saved-object versions: ``coreMigrationVersion`` 8.8.0 (the last one;
+since 8.8 each type has its own ``typeMigrationVersion``, and model versions 10.x for the
+dashboard). Kibana migrates an object of an older type version up on import and refuses a newer
+one, so each type states the version whose attribute shape it is written in.
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ from mdde_stream.telemetry.templates import AGGREGATABLE_TYPES, field_type
 logger = logging.getLogger(__name__)
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "dashboards" / "mdde.ndjson"
-KIBANA_VERSION = "7.17.0"
+# The Kibana the objects are written for; compose/docker-compose.yml runs this version.
+KIBANA_VERSION = "9.5.3"
+CORE_MIGRATION_VERSION = "8.8.0"
+TYPE_MIGRATION_VERSIONS = {"index-pattern": "8.0.0", "visualization": "8.5.0", "dashboard": "10.3.0"}
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 _VIS_TYPES = {"line": "line", "area_percent": "area", "bar": "histogram", "heatmap": "heatmap"}
 
@@ -39,14 +49,18 @@ def data_view_id(kind: str) -> str:
 
 
 def _meta(type_: str) -> dict[str, Any]:
-    return {"coreMigrationVersion": KIBANA_VERSION, "migrationVersion": {type_: KIBANA_VERSION}}
+    return {
+        "coreMigrationVersion": CORE_MIGRATION_VERSION,
+        "typeMigrationVersion": TYPE_MIGRATION_VERSIONS[type_],
+        "managed": False,
+    }
 
 
 def data_view(kind: str, prefix: str = "mdde") -> dict[str, Any]:
     return {
         "id": data_view_id(kind),
         "type": "index-pattern",
-        "attributes": {"title": f"{prefix}-{kind}-*", "timeFieldName": "@timestamp"},
+        "attributes": {"title": f"{prefix}-{kind}-*", "name": f"MDDE {kind}", "timeFieldName": "@timestamp"},
         "references": [],
         **_meta("index-pattern"),
     }
@@ -133,8 +147,8 @@ def dashboard(name: str) -> dict[str, Any]:
     for i, panel in enumerate(panels_of(name)):
         ref = f"panel_{i}"
         grid = {"x": 24 * (i % 2), "y": 15 * (i // 2), "w": 24, "h": 15, "i": str(i)}
-        panels.append({"version": KIBANA_VERSION, "type": "visualization", "gridData": grid,
-                       "panelIndex": str(i), "embeddableConfig": {}, "panelRefName": ref})
+        panels.append({"type": "visualization", "gridData": grid, "panelIndex": str(i),
+                       "embeddableConfig": {}, "panelRefName": ref})
         refs.append({"name": ref, "type": "visualization", "id": f"mdde-vis-{panel.id}"})
     search = {"query": {"query": "", "language": "kuery"}, "filter": []}
     return {
@@ -210,6 +224,7 @@ def validate(objects: list[dict[str, Any]]) -> list[str]:
             problems.append(f"duplicate saved object {key[0]}:{key[1]}")
         by_id[key] = obj
     for (type_, id_), obj in by_id.items():
+        problems += _validate_shape(obj)
         for ref in obj.get("references", []):
             if (ref["type"], ref["id"]) not in by_id:
                 problems.append(f"{type_}:{id_} references missing {ref['type']}:{ref['id']}")
@@ -222,6 +237,32 @@ def validate(objects: list[dict[str, Any]]) -> list[str]:
             for panel in json.loads(obj["attributes"]["panelsJSON"]):
                 if panel.get("panelRefName") not in names:
                     problems.append(f"dashboard {id_}: panel {panel.get('panelIndex')} has no reference")
+    return problems
+
+
+_GRID_KEYS = {"x", "y", "w", "h", "i"}
+
+
+def _validate_shape(obj: dict[str, Any]) -> list[str]:
+    """The saved-object envelope and panel layout Kibana 9 imports (not 7.x's ``migrationVersion``)."""
+    type_, id_ = obj.get("type", "?"), obj.get("id", "?")
+    problems = []
+    if type_ not in TYPE_MIGRATION_VERSIONS:
+        return [f"{type_}:{id_}: type {type_!r} is not one this file is written for"]
+    if "migrationVersion" in obj:
+        problems.append(f"{type_}:{id_}: has a 7.x migrationVersion; Kibana 9 objects use typeMigrationVersion")
+    if obj.get("coreMigrationVersion") != CORE_MIGRATION_VERSION:
+        problems.append(f"{type_}:{id_}: coreMigrationVersion {obj.get('coreMigrationVersion')!r}, "
+                        f"expected {CORE_MIGRATION_VERSION}")
+    if obj.get("typeMigrationVersion") != TYPE_MIGRATION_VERSIONS[type_]:
+        problems.append(f"{type_}:{id_}: typeMigrationVersion {obj.get('typeMigrationVersion')!r}, "
+                        f"expected {TYPE_MIGRATION_VERSIONS[type_]}")
+    if type_ == "dashboard":
+        for panel in json.loads(obj["attributes"].get("panelsJSON", "[]")):
+            if "version" in panel:
+                problems.append(f"dashboard {id_}: panel {panel.get('panelIndex')} has a 7.x per-panel version")
+            if set(panel.get("gridData", {})) < _GRID_KEYS:
+                problems.append(f"dashboard {id_}: panel {panel.get('panelIndex')} gridData lacks x, y, w, h or i")
     return problems
 
 

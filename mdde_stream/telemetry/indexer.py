@@ -25,19 +25,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
-from elasticsearch.exceptions import ConnectionError as EsConnectionError
-from elasticsearch.exceptions import TransportError
 
 from mdde_stream.bus.app import Delivery, EventConsumer
 from mdde_stream.bus.base import Bus, BusError, Record
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import Event
 from mdde_stream.telemetry.documents import INDEXED_EVENTS, Doc, EpisodeBaselines, documents_for
-from mdde_stream.telemetry.templates import apply_retention, ensure_templates, index_prefix_for
+from mdde_stream.telemetry.es_client import ES_ERRORS, RETRYABLE_STATUS, connect, transient
+from mdde_stream.telemetry.templates import apply_retention, ensure_day_indices, ensure_templates, index_prefix_for
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+__all__ = ["Indexer", "IndexerStats", "IndexerStopped", "connect", "indexed_topics", "transient"]
 
 
 class IndexerStopped(RuntimeError):
@@ -57,13 +56,6 @@ class IndexerStats:
 
 def indexed_topics(settings: Settings) -> list[str]:
     return [settings.topic(cls.TOPIC) for cls in INDEXED_EVENTS]
-
-
-def connect(url: str, timeout_s: float = 30.0) -> Elasticsearch:
-    """A client whose own retries are off: the indexer's back-off decides when to try again."""
-    if not url:
-        raise ValueError("no Elasticsearch URL: set MDDE_ELASTICSEARCH (e.g. http://127.0.0.1:9200)")
-    return Elasticsearch(url, timeout=timeout_s, max_retries=0, retry_on_timeout=False)
 
 
 class Indexer:
@@ -94,6 +86,7 @@ class Indexer:
         self.stats = IndexerStats()
         self._stop = threading.Event()
         self._last_retention = 0.0
+        self._last_day_indices = 0.0
         self._baselines = EpisodeBaselines(lookup=self._lookup_baseline)
         self._dlq = bus.producer()
         self.consumer: EventConsumer[Event] = EventConsumer(
@@ -107,6 +100,7 @@ class Indexer:
         """Install the index templates (waiting for Elasticsearch if needed), then apply retention."""
         self._retry("install index templates", lambda: ensure_templates(self.es, self.prefix))
         self._maybe_retention(force=True)
+        self._maybe_day_indices(force=True)
         self._started = True
 
     def stop(self) -> None:
@@ -123,6 +117,7 @@ class Indexer:
             while not self._stop.is_set():
                 self.run_once()
                 self._maybe_retention()
+                self._maybe_day_indices()
         except IndexerStopped:
             logger.info("indexer stopped while waiting for Elasticsearch; the batch stays uncommitted")
         return self.stats
@@ -195,7 +190,7 @@ class Indexer:
                             (record, f"elasticsearch rejected {info['_id']} in {info['_index']}: "
                                      f"{_reason(info.get('error'))}"),
                         )
-            except (EsConnectionError, TransportError) as exc:
+            except ES_ERRORS as exc:
                 if not transient(exc):
                     raise
                 logger.warning("bulk request failed (%d documents pending): %s", len(pending), exc)
@@ -226,7 +221,7 @@ class Indexer:
         while True:
             try:
                 return fn()
-            except (EsConnectionError, TransportError) as exc:
+            except ES_ERRORS as exc:
                 if not transient(exc):
                     raise
                 attempt += 1
@@ -251,22 +246,24 @@ class Indexer:
         hits = res["hits"]["hits"]
         return float(hits[0]["_source"]["throughput"]) if hits else None
 
+    def _maybe_day_indices(self, force: bool = False) -> None:
+        """Hourly: today's and tomorrow's indices exist before their first live event arrives."""
+        if not force and time.monotonic() - self._last_day_indices < 3600:
+            return
+        self._last_day_indices = time.monotonic()
+        try:
+            ensure_day_indices(self.es, self.prefix)
+        except ES_ERRORS as exc:
+            logger.warning("day indices not created ahead, elasticsearch unavailable: %s", exc)
+
     def _maybe_retention(self, force: bool = False) -> None:
         if self.retention_days is None or (not force and time.monotonic() - self._last_retention < 3600):
             return
         self._last_retention = time.monotonic()
         try:
             apply_retention(self.es, self.prefix, self.retention_days)
-        except (EsConnectionError, TransportError) as exc:
+        except ES_ERRORS as exc:
             logger.warning("retention skipped, elasticsearch unavailable: %s", exc)
-
-
-def transient(exc: Exception) -> bool:
-    """Connection failures, timeouts, 429 and 5xx pass; a 4xx is a bug that retrying will not fix."""
-    if isinstance(exc, EsConnectionError):
-        return True
-    status = getattr(exc, "status_code", None)
-    return not isinstance(status, int) or status in RETRYABLE_STATUS
 
 
 def _reason(error: Any) -> str:

@@ -1,9 +1,18 @@
-"""Index templates with explicit mappings, and the retention of dated indices.
+"""Composable index templates with explicit mappings, and the retention of dated indices.
 
 Mappings are strict: a document with a field nobody declared is rejected (and dead-lettered by the
 indexer) instead of silently growing the mapping with guessed types that Kibana then cannot
 aggregate. Indices are dated by event time (``{prefix}-{kind}-YYYY.MM.DD``); retention deletes whole
 indices older than N days, which is cheap and needs no licensed lifecycle feature.
+
+Why dated indices and not data streams: a data stream keeps an explicit ``_id`` unique only within
+its current backing index. Once it rolls over (by its lifecycle, by size, or by hand), a redelivered
+or replayed event is written a second time into the new backing index — tested on 9.5: create
+``abc``, roll over, create ``abc`` again, and the stream counts two documents. A dated index is a
+function of the event's own time, so the same event always meets its earlier copy under the same
+``(index, _id)`` and overwrites it, however late it comes back. Data streams also need the
+data-streams module for their lifecycle and management API, which Maven Central does not publish,
+so the local node could not run them as production would.
 """
 
 from __future__ import annotations
@@ -100,7 +109,7 @@ def index_template(prefix: str, kind: str, shards: int = 1, replicas: int = 0) -
             "settings": {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "1s"},
             "mappings": mapping(kind),
         },
-        "_meta": {"managed_by": "mdde-stream telemetry"},
+        "meta": {"managed_by": "mdde-stream telemetry"},
     }
 
 
@@ -109,15 +118,59 @@ def ensure_templates(es: Any, prefix: str) -> list[str]:
     names = []
     for kind in KINDS:
         name = f"{prefix}-{kind}"
-        es.indices.put_index_template(name=name, body=index_template(prefix, kind))
+        es.indices.put_index_template(name=name, **index_template(prefix, kind))
         names.append(name)
     logger.info("index templates ready: %s", ", ".join(names))
     return names
 
 
+def day_index(prefix: str, kind: str, day: date) -> str:
+    return f"{prefix}-{kind}-{day:%Y.%m.%d}"
+
+
+def ensure_day_indices(es: Any, prefix: str, now: datetime | None = None) -> list[str]:
+    """Create today's and tomorrow's (UTC) indices of every kind that do not exist yet; returns them.
+
+    Creating an index is a cluster-state update that takes from a fraction of a second to seconds
+    on a busy node; done ahead of time, it stays out of the path of the first live event of a day.
+    """
+    from elasticsearch import BadRequestError  # the telemetry extra; mappings alone need no client
+
+    today = (now or datetime.now(timezone.utc)).date()
+    wanted = [day_index(prefix, kind, day) for day in (today, today + timedelta(days=1)) for kind in KINDS]
+    existing = set(es.indices.get(index=",".join(wanted), ignore_unavailable=True, allow_no_indices=True))
+    created = []
+    for name in wanted:
+        if name in existing:
+            continue
+        try:
+            es.indices.create(index=name)
+        except BadRequestError as exc:  # another indexer of the group created it first
+            if exc.error != "resource_already_exists_exception":
+                raise
+            continue
+        created.append(name)
+    if created:
+        logger.info("created %d day indices ahead of their events", len(created))
+    return created
+
+
+def delete_indices(es: Any, prefix: str) -> list[str]:
+    """Delete every index under ``prefix`` by name; returns the names.
+
+    Since 8.0 a cluster refuses wildcard deletes (``action.destructive_requires_name``), so the
+    names are listed first.
+    """
+    names = sorted(es.indices.get(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True))
+    # Comma-joined in small groups: a URL holding hundreds of names could pass the HTTP line limit.
+    for start in range(0, len(names), 50):
+        es.options(ignore_status=404).indices.delete(index=",".join(names[start:start + 50]))
+    return names
+
+
 def delete_templates(es: Any, prefix: str) -> None:
     for kind in KINDS:
-        es.indices.delete_index_template(name=f"{prefix}-{kind}", ignore=[404])
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{kind}")
 
 
 _DATED = re.compile(r"^(?P<kind>[a-z]+)-(?P<day>\d{4}\.\d{2}\.\d{2})$")
@@ -141,7 +194,7 @@ def apply_retention(es: Any, prefix: str, days: int, today: date | None = None) 
     cutoff = (today or datetime.now(timezone.utc).date()) - timedelta(days=days)
     old = sorted(name for name, day in dated_indices(es, prefix).items() if day < cutoff)
     for name in old:
-        es.indices.delete(index=name, ignore=[404])
+        es.options(ignore_status=404).indices.delete(index=name)
     if old:
         logger.info("retention (%d days): deleted %s", days, ", ".join(old))
     return old

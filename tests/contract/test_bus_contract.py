@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -204,23 +205,30 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(bus
     wrong_version["version"] = 7
     missing_field = json.loads(action(98).to_bytes())
     del missing_field["agent"]
+    huge_id = json.loads(action(97).to_bytes())
+    huge_id["episode"] = 10**30
     bad_payloads = [
         bytes(range(256))[::7] + b"\xff\xfe",  # random bytes
         json.dumps(wrong_version).encode(),
         json.dumps(missing_field).encode(),
         Telemetry(run_id="run", source="x", metrics={}).to_bytes(),  # valid event, wrong topic
+        b'{"schema":"action","version":1,"x":' + b"[" * 50_000 + b"]" * 50_000 + b"}",  # 100 KB, 50,000 deep
+        b'{"schema":"action","version":1,"pad":"' + b"x" * 950_000 + b'"}',  # 950 KB
+        json.dumps(huge_id).encode(),  # an id of 10^30
     ]
     with EventProducer(bus, settings) as producer:
         for i, event in enumerate(good):
             producer.send(event)
-            if i < len(bad_payloads):
-                producer.raw.produce(actions, bad_payloads[i], key="run")
+            producer.raw.produce(actions, bad_payloads[i], key="run")
+        for payload in bad_payloads[len(good):]:
+            producer.raw.produce(actions, payload, key="../../not a run id")
         producer.flush()
+    assert len(bad_payloads) > len(good)
 
     consumer = EventConsumer(bus, f"g{unique}", [actions], (ActionSubmitted,), settings=settings)
     received: list[ActionSubmitted] = []
     deadline = time.monotonic() + 20
-    while len(received) < len(good) and time.monotonic() < deadline:
+    while (len(received) < len(good) or consumer.dead_lettered < len(bad_payloads)) and time.monotonic() < deadline:
         received.extend(d.event for d in consumer.poll(0.2))
         consumer.commit()
     consumer.close()
@@ -231,14 +239,24 @@ def test_invalid_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(bus
     letters = [decode_event(r.value) for r in drain(reader, len(bad_payloads))]
     reader.close()
     assert len(letters) == len(bad_payloads)
+    large = {letter.payload_size: letter for letter in letters if letter.payload_truncated}  # type: ignore[attr-defined]
+    assert set(large) == {len(p) for p in bad_payloads if len(p) > 64 * 1024}
+    for payload in (p for p in bad_payloads if len(p) > 64 * 1024):
+        assert large[len(payload)].payload_sha256 == hashlib.sha256(payload).hexdigest()  # type: ignore[attr-defined]
+        assert len(large[len(payload)].to_bytes()) < 200_000, "a dead letter stays far below the broker's 1 MB limit"
+    bad_payloads = [p[: 64 * 1024] for p in bad_payloads]  # what a letter keeps of each
     by_payload = {base64.b64decode(letter.payload_b64): letter for letter in letters}  # type: ignore[attr-defined]
-    assert set(by_payload) == set(bad_payloads), "raw payloads are kept byte for byte"
+    assert set(by_payload) == set(bad_payloads), "raw payloads are kept byte for byte (the first 64 KiB of large ones)"
     reasons = {p: by_payload[p].error_type for p in bad_payloads}  # type: ignore[attr-defined]
     assert reasons[bad_payloads[0]] == "invalid-json"
     assert reasons[bad_payloads[1]] == "unsupported-version"
     assert reasons[bad_payloads[2]] == "validation-error"
     assert "agent" in by_payload[bad_payloads[2]].reason  # type: ignore[attr-defined]
     assert reasons[bad_payloads[3]] == "unexpected-schema"
+    assert reasons[bad_payloads[4]] == "too-deep"
+    assert reasons[bad_payloads[5]] == "too-large"
+    assert reasons[bad_payloads[6]] == "validation-error" and "episode" in by_payload[bad_payloads[6]].reason  # type: ignore[attr-defined]
+    assert {letter.run_id for letter in letters} == {"run", "unknown"}  # an unsafe key is not a run id
     assert all(letter.source_topic == actions for letter in letters)  # type: ignore[attr-defined]
 
 
@@ -312,3 +330,49 @@ def test_a_killed_consumer_loses_nothing(bus: Bus, unique: str, tmp_path: Path) 
     got = drain(survivor, 60, timeout=40)
     survivor.close()
     assert sorted(int(v) for v in values(got)) == list(range(60))
+
+
+def test_commit_below_keeps_open_work_for_the_next_member(bus: Bus, unique: str) -> None:
+    """Everything polled is committed except from the first pending record of a partition on."""
+    topic = make_topic(bus, unique, partitions=2)
+    with bus.producer() as producer:
+        for i in range(10):
+            producer.produce(topic, f"v{i}".encode(), partition=i % 2)
+        producer.flush()
+    first = bus.consumer(f"g{unique}")
+    first.subscribe([topic])
+    records = drain(first, 10)
+    assert len(records) == 10
+    pending = [r for r in records if r.partition == 0 and r.value in (b"v4", b"v8")]
+    floor = {pending[0].tp: min(r.offset for r in pending)}
+    first.commit_below(floor)
+    committed = first.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)])
+    assert committed[TopicPartition(topic, 0)] == floor[pending[0].tp]  # v4 and what follows come back
+    assert committed[TopicPartition(topic, 1)] == 5  # the other partition is done
+    first.close()
+    second = bus.consumer(f"g{unique}")
+    second.subscribe([topic])
+    again = drain(second, 3)
+    second.close()
+    assert sorted(values(again)) == ["v4", "v6", "v8"]
+
+
+def test_group_members_counts_live_members_of_a_group(bus: Bus, unique: str) -> None:
+    """Commands wait on a service group through the contract, on either bus."""
+    topic = make_topic(bus, unique, partitions=4)
+    group = f"g{unique}"
+    assert bus.group_members(group) == 0
+    members = [bus.consumer(group) for _ in range(2)]
+    for consumer in members:
+        consumer.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while bus.group_members(group) < 2 and time.monotonic() < deadline:
+        for consumer in members:
+            consumer.poll(0.1)
+    assert bus.group_members(group) == 2
+    members[0].close()
+    deadline = time.monotonic() + 30
+    while bus.group_members(group) != 1 and time.monotonic() < deadline:
+        members[1].poll(0.1)
+    assert bus.group_members(group) == 1
+    members[1].close()

@@ -18,8 +18,9 @@ from mdde_stream.bus import Bus, open_bus
 from mdde_stream.config import Settings
 from mdde_stream.events import Event
 from mdde_stream.telemetry.documents import documents_for
+from mdde_stream.telemetry.es_client import ES_ERRORS, transient
 from mdde_stream.telemetry.indexer import Indexer, connect
-from mdde_stream.telemetry.templates import delete_templates, index_prefix_for
+from mdde_stream.telemetry.templates import delete_indices, delete_templates, index_prefix_for
 from tests.conftest import require_elasticsearch, require_kafka
 
 
@@ -36,10 +37,18 @@ class TelemetryEnv:
 
     def count(self, es: Elasticsearch | None = None, query: dict | None = None) -> int:
         es = es or self.es
-        es.indices.refresh(index=f"{self.prefix}-*", ignore_unavailable=True, allow_no_indices=True)
-        body = {"query": query} if query else None  # count() takes no query keyword in the 7.17 client
-        return int(es.count(index=f"{self.prefix}-*", body=body, ignore_unavailable=True,
-                            allow_no_indices=True)["count"])
+        for attempt in range(50):
+            try:
+                es.indices.refresh(index=f"{self.prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+                return int(es.count(index=f"{self.prefix}-*", query=query, ignore_unavailable=True,
+                                    allow_no_indices=True)["count"])
+            except ES_ERRORS as exc:
+                # An index the indexer is creating right now has no started shard yet (503), and a
+                # node that has just restarted may time out while it recovers its shards.
+                if not transient(exc) or attempt == 49:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
 
 def expected_documents(events: list[Event]) -> int:
@@ -65,7 +74,7 @@ def telemetry_env(tmp_path: Path, unique: str, es_url: str | None = None) -> Ite
     try:
         yield env
     finally:
-        es.indices.delete(index=f"{env.prefix}-*", ignore=[404], allow_no_indices=True, ignore_unavailable=True)
+        delete_indices(es, env.prefix)
         delete_templates(es, env.prefix)
         bus.delete_topics([t for t in bus.list_topics() if t.startswith(f"{settings.topic_prefix}.")])
         bus.close()

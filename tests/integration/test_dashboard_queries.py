@@ -48,7 +48,7 @@ def test_every_panel_query_returns_the_reports_numbers(env: TelemetryEnv) -> Non
         index = view["attributes"]["title"].replace("mdde-", f"{env.prefix}-", 1)
         state = json.loads(vis["attributes"]["visState"])
         body = visstate_query(state, query={"term": {"run_id": "dash"}})
-        response = env.es.search(index=index, body=body)
+        response = env.es.search(index=index, **body)
         values = leaf_values(state, response)
         assert values, f"{vis['id']} ({kind}) returned no data"
         panel = panels[vis["id"]]

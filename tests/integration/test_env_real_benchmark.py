@@ -51,6 +51,7 @@ def test_real_benchmark_steps_measure_the_current_allocation(tmp_path: Path) -> 
             env = mdde_stream.parallel_env(
                 settings=settings, benchmark="real", records=400, operations=2_000, benchmark_frequency=3,
                 max_steps=6, seed=3, registry_prefix=f"test:envreal:{tag}", benchmark_timeout_s=90.0,
+                publish_events=True,
             )
             try:
                 obs, infos = env.reset(seed=3)
@@ -97,7 +98,7 @@ def test_remote_stage_has_the_registry_service_move_the_data(tmp_path: Path) -> 
     with open_bus(settings=settings) as bus:
         ensure_topics(bus, settings)
         registry = subprocess.Popen(
-            [sys.executable, "-m", "consumers.registry", "--prefix", prefix, "--records", str(records),
+            [sys.executable, "-m", "mdde_stream.services.registry", "--prefix", prefix, "--records", str(records),
              "--group", f"registry-{tag}"],
             env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT,
         )
@@ -108,7 +109,7 @@ def test_remote_stage_has_the_registry_service_move_the_data(tmp_path: Path) -> 
             env = mdde_stream.parallel_env(
                 settings=settings, stage="remote", benchmark="real", records=records, operations=operations,
                 benchmark_frequency=2, max_steps=4, seed=5, registry_prefix=prefix, benchmark_timeout_s=90.0,
-                action_timeout_s=60.0,
+                action_timeout_s=60.0, publish_events=True,
             )
             check = DataNodes.from_settings(settings, env.node_ids, RecordSpec.preset("default", record_count=records))
             ranges = env._stage.registry.store.fragment_records()

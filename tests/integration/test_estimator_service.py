@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.estimator import EstimatorService
+from mdde_stream.services.estimator import EstimatorService
 from mdde_stream.bus import TopicPartition, open_bus
 from mdde_stream.bus.topics import ensure_topics
 from mdde_stream.config import Settings

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -24,9 +24,10 @@ from mdde_stream.events import DeadLetter, StepCompleted, Telemetry, decode_even
 from mdde_stream.stack.base import StackLayout
 from mdde_stream.stack.elasticsearch_node import ElasticsearchNode
 from mdde_stream.stack.manager import layout_of
+from mdde_stream.telemetry.documents import KINDS, documents_for
 from mdde_stream.telemetry.indexer import connect, indexed_topics
 from mdde_stream.telemetry.sample import publish, sample_run
-from mdde_stream.telemetry.templates import apply_retention, ensure_templates
+from mdde_stream.telemetry.templates import apply_retention, day_index, ensure_day_indices, ensure_templates
 from tests.integration.telemetry_fixtures import (
     RunningIndexer,
     TelemetryEnv,
@@ -103,7 +104,7 @@ def test_replay_does_not_duplicate_and_rejects_go_to_dead_letters(env: Telemetry
     types = sorted(letter.error_type for letter in letters)
     assert types == ["elasticsearch-rejected"] * 2 + ["invalid-json"] * 2, types
     es_letter = next(letter for letter in letters if letter.error_type == "elasticsearch-rejected")
-    assert "mapper_parsing_exception" in es_letter.reason
+    assert "document_parsing_exception" in es_letter.reason  # mapper_parsing_exception before 8.x
     assert decode_event(base64.b64decode(es_letter.payload_b64)).event_id == rejected.event_id
 
 
@@ -117,6 +118,20 @@ def test_retention_deletes_only_old_dated_indices(env: TelemetryEnv) -> None:
     assert deleted == [f"{env.prefix}-steps-2024.05.01", f"{env.prefix}-steps-2024.06.02"]
     left = set(env.es.indices.get(index=f"{env.prefix}-*"))
     assert left == {f"{env.prefix}-steps-2024.06.09", f"{env.prefix}-unrelated"}
+
+
+def test_day_indices_exist_before_their_first_event(env: TelemetryEnv) -> None:
+    ensure_templates(env.es, env.prefix)
+    now = datetime(2030, 12, 31, 23, 30, tzinfo=timezone.utc)
+    created = ensure_day_indices(env.es, env.prefix, now=now)
+    days = (date(2030, 12, 31), date(2031, 1, 1))
+    assert sorted(created) == sorted(day_index(env.prefix, kind, day) for kind in KINDS for day in days)
+    assert ensure_day_indices(env.es, env.prefix, now=now) == [], "existing indices are created again"
+    mapping = env.es.indices.get_mapping(index=day_index(env.prefix, "steps", days[1]))
+    assert next(iter(mapping.values()))["mappings"]["dynamic"] == "strict", "the template was not applied"
+    event = StepCompleted(run_id="day", step=0, rewards={"a0": 1.0}, ts=now)
+    [doc] = [d for d in documents_for(event) if d.kind == "steps"]
+    assert doc.index_name(env.prefix) == day_index(env.prefix, "steps", days[0])
 
 
 def test_two_indexer_processes_share_partitions(env: TelemetryEnv) -> None:

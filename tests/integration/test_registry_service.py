@@ -63,7 +63,7 @@ def random_steps(seed: int) -> list[list[ActionSubmitted]]:
 
 def start_service(env: dict[str, str], args: list[str], log: Path) -> subprocess.Popen:
     out = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "consumers.registry", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "mdde_stream.services.registry", *args], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -215,7 +215,7 @@ class ResultCollector:
 
 def test_service_waits_for_a_whole_step_and_never_commits_past_it(tmp_path: Path) -> None:
     """On the embedded log (real SQLite backend): grouping, agent order and the commit floor."""
-    from consumers.registry import RegistryService
+    from mdde_stream.services.registry import RegistryService
 
     settings = Settings(bus="", state="memory", data_dir=tmp_path, partitions=1)
     bus = open_bus(settings=settings)

@@ -12,6 +12,7 @@ from mdde_stream.replay import Selection, read_episodes
 from mdde_stream.replay.reindex import reindex
 from mdde_stream.replay.testing import record_episodes
 from mdde_stream.telemetry.documents import documents_for
+from mdde_stream.telemetry.templates import delete_indices, delete_templates
 from tests.conftest import elasticsearch_url
 
 pytestmark = pytest.mark.integration
@@ -22,17 +23,16 @@ def es(unique: str) -> Iterator[tuple[object, str]]:
     from elasticsearch import Elasticsearch
 
     url = elasticsearch_url()
-    client = Elasticsearch(url, timeout=30)
+    client = Elasticsearch(url, request_timeout=30)
     try:
-        client.info()
+        client.cluster.health()
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         pytest.fail(f"Elasticsearch at {url} is not reachable ({exc}); start the local stack: `mdde-stream stack up`",
                     pytrace=False)
     prefix = f"replay-{unique}"
     yield client, prefix
-    client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
-    for kind in ("steps", "agents", "actions", "nodes", "fragments", "benchmarks", "reads", "telemetry"):
-        client.indices.delete_index_template(name=f"{prefix}-{kind}", ignore=[404])
+    delete_indices(client, prefix)
+    delete_templates(client, prefix)
     client.close()
 
 
@@ -58,5 +58,5 @@ def test_reindex_twice_gives_the_same_documents(embedded_settings: Settings, es:
     second = reindex(episode.events, url, settings, index_prefix=prefix)
     assert second.documents == first.documents
     assert _count(client, prefix) == counts  # overwritten, not duplicated
-    steps = client.count(index=f"{prefix}-steps-*", body={"query": {"term": {"run_id": run_id}}})  # type: ignore[attr-defined]
+    steps = client.count(index=f"{prefix}-steps-*", query={"term": {"run_id": run_id}})  # type: ignore[attr-defined]
     assert steps["count"] == 10

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from consumers.estimator import answer
+from mdde_stream.services.estimator import answer
 from mdde_stream.benchmark.capacity import (
     DEFAULT_NODE_RATE, CapacityError, capacity_bound, parse_rates, service_time_us,
 )

@@ -76,3 +76,14 @@ def test_project_services_run_real_cli_commands(compose: dict) -> None:
         path = words[:2] if len(words) > 1 and words[0] in ("service", "worker", "topics", "dashboards") else words[:1]
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, f"service {name}: `mdde-stream {' '.join(path)}` is not a command\n{result.output}"
+
+
+def test_elasticsearch_and_kibana_run_the_local_stacks_version(compose: dict) -> None:
+    from mdde_stream.stack.elasticsearch_node import es_version
+    from mdde_stream.telemetry.dashboards import KIBANA_VERSION
+
+    services = compose["services"]
+    es_image, kibana_image = services["elasticsearch"]["image"], services["kibana"]["image"]
+    assert es_image == f"docker.elastic.co/elasticsearch/elasticsearch:{es_version()}"
+    assert kibana_image == f"docker.elastic.co/kibana/kibana:{KIBANA_VERSION}"
+    assert KIBANA_VERSION == es_version(), "the saved objects are written for another Kibana than compose runs"

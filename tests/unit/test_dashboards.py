@@ -6,7 +6,9 @@ import email
 import json
 
 from mdde_stream.telemetry.dashboards import (
+    CORE_MIGRATION_VERSION,
     DEFAULT_PATH,
+    TYPE_MIGRATION_VERSIONS,
     _multipart,
     kind_of_data_view,
     load_ndjson,
@@ -82,3 +84,33 @@ def test_import_body_is_a_multipart_file_upload() -> None:
     assert part.get_param("name", header="content-disposition") == "file"
     assert part.get_filename() == "mdde.ndjson"
     assert part.get_payload(decode=True).rstrip(b"\r\n") == b'{"a":1}\n'.rstrip(b"\n")
+
+
+def test_objects_have_the_kibana_9_shape() -> None:
+    objects = load_ndjson()
+    for obj in objects:
+        assert obj["coreMigrationVersion"] == CORE_MIGRATION_VERSION, obj["id"]
+        assert obj["typeMigrationVersion"] == TYPE_MIGRATION_VERSIONS[obj["type"]], obj["id"]
+        assert "migrationVersion" not in obj, f"{obj['id']} carries the 7.x migrationVersion"
+    for dash in (o for o in objects if o["type"] == "dashboard"):
+        for panel in json.loads(dash["attributes"]["panelsJSON"]):
+            assert "version" not in panel
+            assert set(panel["gridData"]) == {"x", "y", "w", "h", "i"}
+            assert panel["type"] == "visualization" and panel["panelRefName"].startswith("panel_")
+
+
+def test_validation_refuses_a_kibana_7_export() -> None:
+    objects = load_ndjson()
+    view = next(o for o in objects if o["type"] == "index-pattern")
+    del view["typeMigrationVersion"]
+    view["coreMigrationVersion"] = "7.17.0"
+    view["migrationVersion"] = {"index-pattern": "7.11.0"}
+    dash = next(o for o in objects if o["type"] == "dashboard")
+    panels = json.loads(dash["attributes"]["panelsJSON"])
+    panels[0]["version"] = "7.17.0"
+    dash["attributes"]["panelsJSON"] = json.dumps(panels)
+    problems = validate(objects)
+    assert any(f"index-pattern:{view['id']}: has a 7.x migrationVersion" in p for p in problems)
+    assert any(f"index-pattern:{view['id']}: coreMigrationVersion '7.17.0'" in p for p in problems)
+    assert any(f"index-pattern:{view['id']}: typeMigrationVersion None" in p for p in problems)
+    assert any(f"dashboard {dash['id']}: panel 0 has a 7.x per-panel version" in p for p in problems)

@@ -99,5 +99,5 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
         run_edge_cases("simulated", 1, tmp_path, settings=settings, cases=("lazy",))
     with pytest.raises(ValueError, match="real or simulated"):
         run_edge_cases("estimated", 1, tmp_path, settings=settings)
-    with pytest.raises(ValueError, match="needs MDDE_BUS=kafka"):
+    with pytest.raises(ValueError, match="needs 4 MDDE_DATA_NODES"):
         run_edge_cases("real", 1, tmp_path, settings=settings)

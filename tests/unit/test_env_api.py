@@ -10,10 +10,12 @@ import pytest
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
 
 import mdde_stream
+from mdde_stream import mdde_v0
 from mdde_stream.bus import TopicPartition, open_bus
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.env import EnvConfig, MddeParallelEnv, parallel_env
 from mdde_stream.env.parallel import EventIds, trusted_event
+from mdde_stream.env.wrappers import BenchmarkRewardScale
 from mdde_stream.events import (
     ActionKind,
     ActionResult,
@@ -52,17 +54,21 @@ def test_parallel_api_test(settings: Settings) -> None:
 
 
 def test_aec_api_test(settings: Settings) -> None:
-    env = mdde_stream.env(settings=settings, max_steps=40)
+    env = mdde_v0.env(settings=settings, max_steps=40)
     api_test(env, num_cycles=100)
     env.close()
 
 
 def test_parallel_seed_test(settings: Settings) -> None:
-    parallel_seed_test(lambda: parallel_env(settings=settings, max_steps=30, publish_events=False))
+    parallel_seed_test(lambda: parallel_env(settings=settings, max_steps=30))
 
 
-def test_package_factories_work_with_no_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MDDE_DATA_DIR", str(tmp_path))
+def test_package_factories_work_with_no_arguments_and_write_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python API records nothing by default: no ``./.mdde`` appears in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MDDE_DATA_DIR", raising=False)
     monkeypatch.delenv("MDDE_BUS", raising=False)
     monkeypatch.delenv("MDDE_STATE", raising=False)
     get_settings.cache_clear()
@@ -72,15 +78,81 @@ def test_package_factories_work_with_no_arguments(tmp_path: Path, monkeypatch: p
         assert par.possible_agents == ["n0", "n1", "n2", "n3"]
         assert obs["n0"]["observation"].shape == (4, 20, 3)
         assert par.action_space("n0").n == 101
+        par.step(dict.fromkeys(par.possible_agents, 0))
         par.close()
-        aec = mdde_stream.env()
-        aec.reset(seed=3)
-        assert aec.agent_selection == "n0"
-        aec.close()
-        assert (tmp_path / "bus.sqlite").exists()  # events went to the embedded bus under MDDE_DATA_DIR
+        for factory in (mdde_v0.env, mdde_v0.raw_env):
+            aec = factory()
+            aec.reset(seed=3)
+            assert aec.agent_selection == "n0"
+            aec.close()
+        assert list(tmp_path.iterdir()) == []
         assert mdde_stream.__version__ == "0.1.0"
+        recorded = mdde_v0.parallel_env(publish_events=True)  # recording is one argument away
+        recorded.reset(seed=3)
+        recorded.close()
+        assert (tmp_path / ".mdde" / "bus.sqlite").exists()
     finally:
         get_settings.cache_clear()
+
+
+def test_state_is_the_global_allocation_and_popularity(settings: Settings) -> None:
+    env = parallel_env(settings=settings, max_steps=30)
+    obs, _ = env.reset(seed=2)
+    state = env.state()
+    assert env.state_space.contains(state) and state.shape == (4, 20, 2)
+    assert np.array_equal(state[:, :, 0], env.allocation)
+    assert np.array_equal(state, obs["n0"]["observation"][:, :, :2])
+    assert state[:, :, 1].sum() == pytest.approx(1.0)
+    env.close()
+
+
+def test_every_step_reports_the_throughput_its_source_and_whether_it_was_measured(settings: Settings) -> None:
+    env = parallel_env(settings=settings, max_steps=10, benchmark_frequency=3)
+    _, infos = env.reset(seed=0)
+    assert infos["n0"]["throughput_source"] == "simulated" and infos["n0"]["throughput_measured"]
+    baseline = infos["n0"]["throughput"]
+    skip = dict.fromkeys(env.possible_agents, 0)
+    for t in range(1, 7):
+        _, _, _, _, infos = env.step(skip)
+        info = infos["n2"]
+        assert info["throughput_measured"] == (t % 3 == 0)
+        assert info["throughput_source"] == ("estimate" if t >= 3 else "simulated")
+        assert info["throughput"] == pytest.approx(baseline)  # nothing moved
+    env.close()
+
+
+def test_reset_without_a_seed_continues_the_seeded_stream(settings: Settings) -> None:
+    """Gymnasium's convention: reset(seed=s) fixes the episodes that follow seedless resets."""
+
+    def seeds(first: int) -> list[int]:
+        env = parallel_env(settings=settings, max_steps=5, benchmark="simulated")
+        env.reset(seed=first)
+        out = [env._seed]
+        for _ in range(3):
+            env.reset()
+            out.append(env._seed)
+        env.close()
+        return out
+
+    a, b, c = seeds(5), seeds(5), seeds(6)
+    assert a == b and a[0] == 5 and len(set(a)) == 4
+    assert a[1:] != c[1:]
+
+
+def test_benchmark_reward_scale_divides_benchmark_steps_only(settings: Settings) -> None:
+    plain = parallel_env(settings=settings, max_steps=10, benchmark_frequency=2)
+    scaled = BenchmarkRewardScale(parallel_env(settings=settings, max_steps=10, benchmark_frequency=2))
+    _, infos = plain.reset(seed=1)
+    scaled.reset(seed=1)
+    skip = dict.fromkeys(plain.possible_agents, 0)
+    for t in (1, 2):
+        _, r_plain, *_ = plain.step(skip)
+        _, r_scaled, *_ = scaled.step(skip)
+        factor = 1.0 if t == 1 else 1.0 / infos["n0"]["throughput"]
+        assert r_scaled == pytest.approx({a: v * factor for a, v in r_plain.items()})
+    assert max(r_plain.values()) > 1_000 and max(r_scaled.values()) < 10
+    plain.close()
+    scaled.close()
 
 
 def rollout(env: MddeParallelEnv, seed: int, steps: int) -> list:
@@ -126,7 +198,7 @@ def test_reset_restores_the_initial_allocation_and_clears_history(settings: Sett
 
 
 def test_conflicts_are_resolved_by_agent_order_and_reported(settings: Settings) -> None:
-    env = parallel_env(settings=settings, max_steps=10, benchmark_frequency=100)
+    env = parallel_env(settings=settings, max_steps=10, benchmark_frequency=100, publish_events=True)
     env.reset(seed=0)
     skip = dict.fromkeys(env.possible_agents, 0)
     env.step({**skip, "n1": 21 + 0 * 20 + 0})  # n1 copies f0 from n0: f0 now has 2 replicas
@@ -156,7 +228,7 @@ def test_invalid_actions_reach_the_registry_and_cost_minus_one(settings: Setting
 
 
 def test_every_step_is_recorded_on_the_bus(settings: Settings) -> None:
-    env = parallel_env(settings=settings, max_steps=12, benchmark_frequency=4)
+    env = parallel_env(settings=settings, max_steps=12, benchmark_frequency=4, publish_events=True)
     policy = RandomValid(0)
     obs, _ = env.reset(seed=0)
     while env.agents:
@@ -230,18 +302,18 @@ def test_trusted_events_serialise_exactly_like_validated_ones() -> None:
     ids = EventIds()
     a, b = ids(), ids()
     assert a != b and len(a) == 32
-    values = {"schema_name": "action", "version": 1, "event_id": a, "run_id": "r", "episode": 1, "step": 2,
+    values = {"event_id": a, "run_id": "r", "episode": 1, "step": 2,
               "ts": ActionSubmitted(run_id="r", agent="x", agent_index=0, action_index=0, kind="skip").ts,
               "agent": "n0", "agent_index": 0, "action_index": 22, "kind": ActionKind.COPY, "fragment": "f1",
               "source": "n1", "target": "n0", "step_size": 4}
     fast = trusted_event(ActionSubmitted, dict(values))
-    slow = ActionSubmitted(**{("schema" if k == "schema_name" else k): v for k, v in values.items()})
+    slow = ActionSubmitted(**values)  # schema name and version come from the class's literals
     assert fast.to_bytes() == slow.to_bytes()
     assert decode_event(fast.to_bytes()) == slow
 
 
 def test_recorded_step_and_estimate_events_validate(settings: Settings) -> None:
-    env = parallel_env(settings=settings, max_steps=5, benchmark_frequency=5)
+    env = parallel_env(settings=settings, max_steps=5, benchmark_frequency=5, publish_events=True)
     policy = RandomValid(1)
     obs, _ = env.reset(seed=0)
     while env.agents:

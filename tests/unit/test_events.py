@@ -65,3 +65,29 @@ def test_random_bytes_never_crash_the_decoder(raw: bytes) -> None:
         decode_event(raw)
     except EventDecodeError as exc:
         assert exc.reason
+
+
+def test_floats_must_be_finite_and_counts_bounded() -> None:
+    """NaN/Infinity are not JSON and no consumer can use them; a request may not ask for unbounded work."""
+    from mdde_stream.events import BenchmarkRequested, EstimateRequested, EventDecodeError, Telemetry, decode_event
+
+    raw = Telemetry(run_id="r", source="x", metrics={}).to_bytes().replace(b'"metrics":{}', b'"metrics":{"a":Infinity}')
+    with pytest.raises(EventDecodeError) as exc:
+        decode_event(raw)
+    assert exc.value.error_type == "validation-error" and "metrics" in exc.value.reason
+    with pytest.raises(ValueError, match="baseline_throughput"):
+        EstimateRequested(run_id="r", allocation={}, baseline_reads={}, baseline_throughput=float("inf"))
+    for field, value in (("tasks", 100_000), ("record_count", 400_000_000), ("operation_count", 10**9), ("seed", 10**30)):
+        with pytest.raises(ValueError, match=field):
+            BenchmarkRequested(run_id="r", **{field: value})
+
+
+@pytest.mark.parametrize("run_id", ["../../somewhere/x", "", "a b", "x" * 200, "/abs"])
+def test_run_ids_are_a_safe_character_set(run_id: str) -> None:
+    from mdde_stream.env import EnvConfig
+    from mdde_stream.events import Telemetry
+
+    with pytest.raises(ValueError, match="run_id"):
+        Telemetry(run_id=run_id, source="x", metrics={})
+    with pytest.raises(ValueError, match="run_id"):
+        EnvConfig(run_id=run_id)
