@@ -132,10 +132,9 @@ def remote_latency(steps: int, service_poll_ms: float) -> None:
     import threading
     import uuid
 
-    from mdde_stream.services.registry import RegistryService
+    from mdde_stream.services.registry import RegistryService, RunRegistries
     from mdde_stream.bus import open_bus
     from mdde_stream.bus.topics import ensure_topics
-    from mdde_stream.registry import open_registry
 
     bus_url = os.environ.get("MDDE_BUS", "") or "kafka://127.0.0.1:9092"
     state_url = os.environ.get("MDDE_STATE", "") or "redis://127.0.0.1:6379/0"
@@ -147,7 +146,7 @@ def remote_latency(steps: int, service_poll_ms: float) -> None:
         ensure_topics(bus, settings)
         env = MddeParallelEnv(EnvConfig(stage="remote", registry_prefix=prefix, max_steps=steps,
                                         action_timeout_s=60), settings=settings)
-        service = RegistryService(open_registry(settings, prefix=prefix, reuse=True), bus, settings,
+        service = RegistryService(RunRegistries(settings, prefix), bus, settings,
                                   group_id=f"bench-{tag}", poll_timeout_s=service_poll_ms / 1000.0)
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()

@@ -146,10 +146,10 @@ _SERVICES: dict[str, tuple[typer.Typer, str, str]] = {
     "registry": (service_app, "mdde_stream.services.registry", "Apply agents' actions from mdde.actions to the allocation state."),
     "estimator": (service_app, "mdde_stream.services.estimator", "Answer estimate requests with the thesis's estimator."),
     "benchmark-aggregator": (
-        service_app, "consumers.benchmark_aggregator", "Combine workers' access logs into benchmark results.",
+        service_app, "mdde_stream.services.benchmark_aggregator", "Combine workers' access logs into benchmark results.",
     ),
-    "indexer": (service_app, "consumers.indexer", "Bulk-index telemetry events into Elasticsearch."),
-    "benchmark": (worker_app, "consumers.benchmark_worker", "Execute benchmark tasks against the Redis data nodes."),
+    "indexer": (service_app, "mdde_stream.services.indexer", "Bulk-index telemetry events into Elasticsearch."),
+    "benchmark": (worker_app, "mdde_stream.services.benchmark_worker", "Execute benchmark tasks against the Redis data nodes."),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,15 @@ class Settings(BaseSettings):
     # Kibana, only used by `dashboards import`.
     kibana: str = ""
 
+    # Kafka security, passed to every producer, consumer and admin client: "PLAINTEXT" (the local
+    # stack), "SSL", "SASL_PLAINTEXT" or "SASL_SSL"; SASL mechanism "PLAIN", "SCRAM-SHA-256" or
+    # "SCRAM-SHA-512" with a user and password; the CA file that signed the brokers' certificates.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ca_file: Path | None = None
+
     # Topic layout.
     topic_prefix: str = "mdde"
     partitions: int = 4
@@ -53,6 +63,8 @@ class Settings(BaseSettings):
     stack_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "mdde-stream" / "stack")
     stack_data_nodes: int = 4
     redis_registry_port: int = 6379
+    # The registry Redis's append-only file: fsync every second, or on every write (see redis_servers.py).
+    stack_registry_fsync: Literal["everysec", "always"] = "everysec"
     redis_data_base_port: int = 6380
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
@@ -61,9 +73,9 @@ class Settings(BaseSettings):
     # (JAVA_HOME, the `java` on PATH, /usr/lib/jvm/*).
     stack_java_home: Path | None = None
 
-    # Real benchmark node capacity (reads/s per data node): "2000" for every node, or
+    # Real benchmark node capacity (reads/s per data node): "12500" for every node, or
     # "2000,n3=500" / "n0=1000,n1=3000" per node; 0 means unpaced (raw Redis speed).
-    benchmark_node_rates: str = "2000"
+    benchmark_node_rates: str = "12500"
 
     # Kafka producer: idempotence (no duplicates or reordering on broker retries). Its steady-state
     # throughput equals a plain producer's; its cost is a one-off ~0.5 s before the first delivery
@@ -77,6 +89,22 @@ class Settings(BaseSettings):
     @property
     def data_node_urls(self) -> list[str]:
         return [u.strip() for u in self.data_nodes.split(",") if u.strip()]
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka security properties for every Kafka client (empty for the plaintext default)."""
+        conf: dict[str, str] = {}
+        if self.kafka_security_protocol != "PLAINTEXT":
+            conf["security.protocol"] = self.kafka_security_protocol
+        if self.kafka_security_protocol.startswith("SASL"):
+            if not (self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password):
+                raise ValueError("MDDE_KAFKA_SECURITY_PROTOCOL=SASL_* needs MDDE_KAFKA_SASL_MECHANISM, "
+                                 "MDDE_KAFKA_SASL_USERNAME and MDDE_KAFKA_SASL_PASSWORD")
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ca_file is not None:
+            conf["ssl.ca.location"] = str(self.kafka_ca_file)
+        return conf
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``MDDE_*`` environment variables: what a child process needs to see the same

@@ -1,9 +1,13 @@
 """``mdde-stream estimate``: the estimator on a JSON file, for scripts and quick checks.
 
-Input (ids are strings; node order is the order of ``allocation``)::
+Input (ids are strings; node order is the order of ``allocation``: it is the node index that
+Algorithm 1 gives spare reads by and Algorithm 2 breaks ties by)::
 
     {"allocation": {"n0": ["f0", "f1"], ...}, "baseline_reads": {"n0": {"f0": 120, ...}, ...},
-     "baseline_throughput": 9500.0, "j": 0.0, "k": 0.7}
+     "baseline_throughput": 9500.0, "j": 0.0, "k": 0.7, "split": "participation"}
+
+``j``, ``k`` and ``split`` are optional (defaults: 0, 0.7, Algorithm 2 as MDDE ran it; ``split`` may
+also be ``participation-ascending`` or ``even``, see :mod:`mdde_stream.estimator`).
 
 Output: ``{"throughput", "reads": {node: {fragment: int}}, "node_reads", "imbalance_baseline",
 "imbalance_current"}`` on stdout. Bad input exits with code 2 and a message naming the field.
@@ -47,8 +51,10 @@ def estimate_command(
         raw = json.loads(input.read_text(encoding="utf-8"))
     except OSError as exc:
         raise _fail(f"cannot read --input {input}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _fail(f"--input {input} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _fail(f"--input {input} is nested too deeply to be an estimate case") from None
     if not isinstance(raw, dict):
         raise _fail(f"--input {input} must hold a JSON object, got {type(raw).__name__}")
     try:
@@ -60,4 +66,7 @@ def estimate_command(
         raise _fail(f"allocation: {exc}") from None
     except ValueError as exc:  # e.g. j and k that make the throughput formula undefined
         raise _fail(f"j/k: {exc}") from None
-    typer.echo(json.dumps(result))
+    try:
+        typer.echo(json.dumps(result, allow_nan=False))
+    except ValueError:  # never a NaN/Infinity on stdout: that is not JSON
+        raise _fail("the estimate is not a finite number for these inputs") from None

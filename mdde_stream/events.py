@@ -125,7 +125,10 @@ class ActionSubmitted(Event):
     fragment: str | None = None
     source: str | None = Field(default=None, description="node copied from")
     target: str | None = Field(default=None, description="node copied to or deleted from")
-    step_size: int = Field(default=1, ge=1, description="how many actions make up this step")
+    step_size: int = Field(default=1, ge=1, le=4096, description="how many actions make up this step")
+    in_process: bool = Field(
+        default=False, description="already applied by the stage's own registry (recorded for replay): the "
+        "registry service must not apply it again")
 
 
 class ActionResult(Event):

@@ -3,19 +3,32 @@
 Why a model at all: on a 2-core machine four Redis servers and the benchmark workers share the same
 two cores, so raw Redis speed barely depends on how reads are spread over nodes (the thesis needed
 records of several kilobytes to see any effect). To make throughput answer to the allocation, each
-data node gets a **service rate** ``r`` (reads per second, default 2,000, per node configurable, so
+data node gets a **service rate** ``r`` (reads per second, default 12,500, per node configurable, so
 heterogeneous nodes are possible) and behaves as one FIFO server with service time ``1 / r``, on top
 of the real read.
 
 How it is enforced — on the node itself, so it holds across every worker process and client:
-every read is one ``EVALSHA`` of :data:`PACED_READ_LUA` on the data node. Atomically (Redis runs a
-script alone) it reads the node's clock ``TIME``, takes the time the node becomes free (a key next
-to the records), books the read's service slot ``[max(now, free), max(now, free) + 1/r)``, stores
-the new "free" time, and returns how long until the slot ends together with the record (a real
-``HGETALL``). The client holds the read — and its in-flight count, which the replica locator sees —
-until the slot has passed. This is exactly the simulated benchmark's node model (a FIFO single
-server with deterministic service time), only with real records and real concurrency, so the two
-can be compared step by step. Consequences:
+the reads a worker sends to a node in one burst (:mod:`mdde_stream.benchmark.pipeline`) are one
+``EVALSHA`` of :data:`PACED_BATCH_LUA` there, followed in the same pipeline by the reads' real
+``HGETALL``s. Atomically (Redis runs a script alone) the script reads the node's clock ``TIME`` and
+the time the node becomes free (a key next to the records), books each read of the burst in order as
+the service slot ``[max(arrival, free), max(arrival, free) + 1/r)``, stores the new "free" time and
+returns every slot's end. Each read — and its in-flight count, which the replica locator sees — is
+held by its client until its record arrived and its own slot has passed. One small Lua call per
+burst, and records never pass through Lua (converting a record to a Lua table and back doubled
+the node's cost per read).
+
+A read's *arrival* is when its client became free: the end of the slot of that client's previous
+read (or "now" for a client's first read). Booking from there rather than from the moment the burst
+reached the node makes the node a faithful FIFO server of the closed loop even when the worker
+process is scheduled late on a busy host: a client released a few milliseconds late does not leave
+its node idle in the model, because its next read is booked as if it had been sent on time. The
+window is bounded (:data:`CATCH_UP_S`, arrivals are clamped to ``[now - window, now]``), so over a
+run of ``D`` seconds a node never serves more than ``(D + window) * r`` reads, and a worker that
+falls behind for longer shows up as lower throughput. With the node clocks of one host (the local
+stack) arrivals compare exactly; across hosts the clamp bounds what clock skew can do.
+This is the simulated benchmark's node model (a FIFO single server with deterministic service time)
+with real records and real concurrency, so the two can be compared step by step. Consequences:
 
 * all reads on one node: throughput <= r; spread evenly over W equal nodes: <= W * r;
 * more benchmark workers raise throughput only until the nodes' capacity is reached;
@@ -32,22 +45,40 @@ from collections.abc import Sequence
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_NODE_RATE = 2_000.0
-"""Reads per second one data node serves unless configured otherwise (``MDDE_BENCHMARK_NODE_RATES``)."""
+DEFAULT_NODE_RATE = 12_500.0
+"""Reads per second one data node serves unless configured otherwise (``MDDE_BENCHMARK_NODE_RATES``).
 
-PACED_READ_LUA = """
+Chosen so that the thesis workload (100,000 reads) spread evenly over four nodes is bounded at
+50,000 reads/s (2 s), below what two workers drive unpaced on two shared cores, while all reads on
+one node take 8 s: the allocation, not the host, decides the figure (``bench/RESULTS.md``)."""
+
+CATCH_UP_S = 0.025
+"""How far in the past a read may be booked: the arrival a client reports is clamped to
+``[now - CATCH_UP_S, now]`` on the node's clock (see the module docstring)."""
+
+PACED_BATCH_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local free = tonumber(redis.call('GET', KEYS[2]) or '0')
-local start = now
-if free > now then start = free end
-local done = start + tonumber(ARGV[1])
-redis.call('SET', KEYS[2], string.format('%.0f', done), 'PX', 60000)
-return {done - now, redis.call('HGETALL', KEYS[1])}
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local s = tonumber(ARGV[1])
+local floor = now - tonumber(ARGV[2])
+local out = {now}
+for i = 3, #ARGV do
+  local a = tonumber(ARGV[i])
+  if a == 0 or a > now then a = now elseif a < floor then a = floor end
+  if free > a then a = free end
+  free = a + s
+  out[i - 1] = free
+end
+redis.call('SET', KEYS[1], string.format('%.0f', free), 'PX', 60000)
+return out
 """
-"""KEYS[1] record key, KEYS[2] the node's clock key, ARGV[1] service time in microseconds.
-Returns ``{microseconds until the read's service slot ends, flat HGETALL reply}``. Microsecond
-epoch values (~1.8e15) are exact in Lua's doubles; ``%.0f`` keeps them from turning into ``1.8e+15``."""
+"""KEYS[1] the node's clock key; ARGV[1] service time and ARGV[2] the catch-up window in
+microseconds, ARGV[3..n+2] each read's arrival (node µs, 0 = now). Returns ``{now, end of slot 1,
+..., end of slot n}`` in node microseconds. The reads themselves are plain ``HGETALL``s pipelined
+right behind the call, so records never pass through Lua. Epoch microseconds (~1.8e15) are exact in
+Lua's doubles and come back as integers; ``%.0f`` keeps the stored value from turning into
+``1.8e+15``."""
 
 
 class CapacityError(ValueError):

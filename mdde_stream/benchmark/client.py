@@ -134,7 +134,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class LocalServices:
-    """Benchmark workers and one aggregator as child processes (``python -m consumers....``).
+    """Benchmark workers and one aggregator as child processes (``python -m mdde_stream.services....``).
 
     Groups default to ``{topic_prefix}-benchmark-workers`` / ``-aggregator`` (the standard
     ``mdde-benchmark-*`` names for the default prefix), so children join whatever services already
@@ -154,46 +154,58 @@ class LocalServices:
         self.aggregator: subprocess.Popen[bytes] | None = None
         self._initial = workers
 
-    def _spawn(self, module: str, args: list[str], name: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, module: str, args: list[str], name: str, cpus: str | None = None) -> subprocess.Popen[bytes]:
         out = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        return subprocess.Popen([sys.executable, "-m", module, *args], env=self.env, stdout=out,
+        pin = ["taskset", "-c", cpus] if cpus else []
+        return subprocess.Popen([*pin, sys.executable, "-m", module, *args], env=self.env, stdout=out,
                                 stderr=subprocess.STDOUT)
 
-    def add_worker(self) -> subprocess.Popen[bytes]:
+    def add_worker(self, cpus: str | None = None) -> subprocess.Popen[bytes]:
+        """Start one more worker; ``cpus`` (a ``taskset`` list such as ``"1"``) pins it to those cores."""
         args = ["--group", self.worker_group]
         if self.clients:
             args += ["--clients", str(self.clients)]
         index = len(self.workers)
-        proc = self._spawn("consumers.benchmark_worker", [*args, "--worker-id", f"worker-{index}"], f"worker-{index}")
+        proc = self._spawn("mdde_stream.services.benchmark_worker", [*args, "--worker-id", f"worker-{index}"], f"worker-{index}",
+                           cpus)
         self.workers.append(proc)
         return proc
 
     def start(self) -> "LocalServices":
-        self.aggregator = self._spawn("consumers.benchmark_aggregator", ["--group", self.aggregator_group], "aggregator")
+        self.aggregator = self._spawn("mdde_stream.services.benchmark_aggregator", ["--group", self.aggregator_group], "aggregator")
         for _ in range(self._initial):
             self.add_worker()
         return self
 
+    def stop_workers(self, timeout_s: float = 15.0) -> None:
+        """Stop every worker (they leave the group) and forget them; the aggregator keeps running."""
+        _terminate(self.workers, timeout_s)
+        self.workers = []
+
     def stop(self, timeout_s: float = 15.0) -> None:
-        procs = [p for p in [*self.workers, self.aggregator] if p is not None]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _terminate([p for p in [*self.workers, self.aggregator] if p is not None], timeout_s)
 
     def __enter__(self) -> "LocalServices":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """SIGTERM each child (a clean stop leaves its group), then kill what did not exit in time."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_for_group(bus: Bus, group_id: str, members: int, timeout_s: float = 60.0) -> None:

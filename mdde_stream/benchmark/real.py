@@ -1,19 +1,20 @@
 """The real benchmark as a stream job: plan a request into tasks, execute tasks, combine access logs.
 
-Three pure-ish pieces, each used by one service (``consumers/``):
+Three pure-ish pieces, each used by one service (``mdde_stream/services/``):
 
 1. :func:`plan_tasks` (the aggregator service, on ``mdde.benchmark.requests``): a request becomes
    ``tasks`` slices of the run's operation sequence, each carrying everything a worker needs (the
    allocation, node URLs, node rates, fragment record ranges), keyed ``request:task`` and spread
    over the partitions of ``mdde.benchmark.tasks`` so every worker of the group gets a share.
-2. :class:`TaskExecutor` (each benchmark worker): runs one task with C client threads. The keys are
-   the slice ``[offset, offset + count)`` of the whole run's seeded key sequence, so the union of
-   all tasks is exactly the run a simulated benchmark with the same seed would serve. Each read goes
-   to the replica with the fewest reads in flight in this worker process (the shared
+2. :class:`TaskExecutor` (each benchmark worker): runs one task as C closed-loop clients on one
+   pipelined connection per node (:mod:`mdde_stream.benchmark.pipeline`). The keys are the slice
+   ``[offset, offset + count)`` of the whole run's seeded key sequence, so the union of all tasks is
+   exactly the run a simulated benchmark with the same seed would serve. Each read goes to the
+   replica with the fewest reads in flight in this worker process (the shared
    :class:`~mdde_stream.benchmark.locator.ReplicaLocator`), fetches the whole record (``HGETALL``,
    paced by the node's capacity model, see :mod:`mdde_stream.benchmark.capacity`) and is counted per
-   node x fragment. Threads, not asyncio: redis-py's blocking client with a thread per client is
-   about four times faster than its asyncio client on this host (measured ~9k vs ~2k reads/s).
+   node x fragment. (Earlier this was a blocking redis-py client per thread: ~16 % of
+   ``redis-benchmark``; the loop's figures are in ``bench/RESULTS.md``.)
 3. :class:`Aggregator` (the aggregator service, on ``mdde.benchmark.access-logs``): collects one
    access log per task and, when all ``task_count`` are in, combines them (:func:`combine`) into one
    :class:`BenchmarkResult`. A redelivered task (its worker died after emitting, or before
@@ -24,20 +25,18 @@ Three pure-ish pieces, each used by one service (``consumers/``):
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import numpy as np
-import redis
-from redis.commands.core import Script
 
 from mdde_stream.benchmark.capacity import (
-    PACED_READ_LUA, CapacityError, clock_key, parse_rates, service_time_us,
+    CATCH_UP_S, PACED_BATCH_LUA, CapacityError, clock_key, parse_rates, service_time_us,
 )
 from mdde_stream.benchmark.locator import NoReplicaError, ReplicaLocator
+from mdde_stream.benchmark.pipeline import NodeConnection, NodeIOError, NodePlan, bulk, closed_loop, encode_command
 from mdde_stream.config import Settings
 from mdde_stream.datanodes.generator import record_key
 from mdde_stream.estimator import natural_key
@@ -179,11 +178,15 @@ def task_keys(task: BenchmarkTask) -> np.ndarray:
 
 
 class TaskExecutor:
-    """Executes benchmark tasks against the data nodes with ``clients`` threads per task.
+    """Executes benchmark tasks against the data nodes with ``clients`` closed-loop clients per task.
 
-    Redis clients (one connection pool per node URL) and the loaded pacing script are kept across
-    tasks. One task runs at a time, so the locator's in-flight counts are this worker's.
+    Kept across tasks: one pipelined connection per node URL, the loaded booking script's sha, the
+    encoded keys of the last dataset and the key sequences of the last runs, so a task after the
+    first costs its reads and little else. One task runs at a time, so the locator's in-flight
+    counts are this worker's.
     """
+
+    KEY_RUNS = 4
 
     def __init__(self, worker_id: str, clients: int | None = None, socket_timeout_s: float = 10.0) -> None:
         if clients is not None and clients < 1:
@@ -191,21 +194,53 @@ class TaskExecutor:
         self.worker_id = worker_id
         self.clients = clients
         self.socket_timeout_s = socket_timeout_s
-        self._redis: dict[str, redis.Redis] = {}
-        self._scripts: dict[str, Script] = {}
+        self._conns: dict[str, NodeConnection] = {}
+        self._shas: dict[str, bytes] = {}
+        self._encoded: tuple[tuple[str, int], list[bytes]] | None = None
+        self._runs: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
-    def _node(self, url: str) -> tuple[redis.Redis, Script]:
-        client = self._redis.get(url)
-        if client is None:
-            client = redis.Redis.from_url(url, socket_timeout=self.socket_timeout_s, socket_connect_timeout=5)
-            self._redis[url] = client
-            self._scripts[url] = client.register_script(PACED_READ_LUA)
-        return client, self._scripts[url]
+    def _connection(self, url: str, paced: bool) -> tuple[NodeConnection, bytes]:
+        conn = self._conns.get(url)
+        if conn is None:
+            conn = self._conns[url] = NodeConnection(url, self.socket_timeout_s)
+        sha = self._shas.get(url, b"")
+        if paced and not sha:
+            sha = self._shas[url] = bytes(conn.call(b"SCRIPT", b"LOAD", PACED_BATCH_LUA.encode()))
+        return conn, sha
+
+    def _hgetall_commands(self, key_prefix: str, record_count: int) -> list[bytes]:
+        """Every record's whole ``HGETALL`` command, encoded once per dataset."""
+        if self._encoded is None or self._encoded[0] != (key_prefix, record_count):
+            self._encoded = ((key_prefix, record_count),
+                             [encode_command(b"HGETALL", record_key(i, key_prefix).encode())
+                              for i in range(record_count)])
+        return self._encoded[1]
+
+    def _keys(self, task: BenchmarkTask) -> np.ndarray:
+        """The task's slice of its run's key sequence; the whole sequence is cached per run."""
+        total = task.operation_total or task.operation_offset + task.operation_count
+        layout = task.record_layout
+        run = (task.workload, task.record_count, total, task.clients, task.seed, len(task.fragment_records),
+               None if layout is None else (layout.nodes, layout.grouping, tuple(layout.numbering), layout.seed))
+        if task.operation_offset + task.operation_count > total:
+            raise TaskError(
+                f"task {task.request_id}:{task.task_index} slice [{task.operation_offset}, "
+                f"{task.operation_offset + task.operation_count}) exceeds the run's {total} operations"
+            )
+        keys = self._runs.get(run)
+        if keys is None:
+            keys = self._runs[run] = task_keys(task.model_copy(update={"operation_offset": 0,
+                                                                        "operation_count": total}))
+            while len(self._runs) > self.KEY_RUNS:
+                self._runs.popitem(last=False)
+        else:
+            self._runs.move_to_end(run)
+        return keys[task.operation_offset : task.operation_offset + task.operation_count]
 
     def run(self, task: BenchmarkTask) -> AccessLog:
         """Execute ``task`` and return its access log; raises :class:`TaskError` if it cannot run."""
         layout = TaskLayout(task)
-        keys = task_keys(task)
+        keys = self._keys(task)
         if keys.size and (keys.max() >= layout.record_fragment.size or layout.record_fragment[keys].min() < 0):
             raise TaskError(f"task {task.request_id}:{task.task_index} reads records outside every fragment")
         frags = layout.record_fragment[keys]
@@ -217,20 +252,29 @@ class TaskExecutor:
         missing_urls = [n for n in layout.node_ids if n not in task.data_nodes]
         if missing_urls:
             raise TaskError(f"task {task.request_id}:{task.task_index} has no data node URL for {missing_urls}")
-        nodes = [self._node(task.data_nodes[n]) for n in layout.node_ids]
-        service = [service_time_us(task.node_rates.get(n, 0.0)) for n in layout.node_ids]
+        hgetall_cmds = self._hgetall_commands(task.key_prefix, task.record_count)
+        clock = bulk(clock_key(task.key_prefix).encode())
         clients = self.clients or task.clients
+        keys_list, frags_list = keys.tolist(), frags.tolist()
 
-        started = datetime.now(timezone.utc)
-        t0 = time.perf_counter()
-        counts, missing = _serve(
-            ReplicaLocator(layout.allocation), nodes, service, clock_key(task.key_prefix),
-            [record_key(int(k), task.key_prefix) for k in keys.tolist()], frags.tolist(), clients,
-            len(layout.fragment_ids),
-        )
+        try:
+            plans = []  # connecting and loading the script happen before the clock starts
+            for n in layout.node_ids:
+                service = service_time_us(task.node_rates.get(n, 0.0))
+                conn, sha = self._connection(task.data_nodes[n], service > 0)
+                plans.append(NodePlan(conn, service, sha, clock, round(CATCH_UP_S * 1e6)))
+            started = datetime.now(timezone.utc)
+            t0 = time.perf_counter()
+            loop = closed_loop(ReplicaLocator(layout.allocation), plans, keys_list, frags_list,
+                               hgetall_cmds, clients, len(layout.fragment_ids),
+                               deadline_s=max(30.0, 3 * self.socket_timeout_s))
+        except NodeIOError as exc:
+            self.close()  # half-read replies make a connection useless; the retry reconnects
+            raise TaskError(f"task {task.request_id}:{task.task_index}: {exc}") from exc
         duration = time.perf_counter() - t0
         finished = datetime.now(timezone.utc)
 
+        counts, missing = loop.counts, loop.missing
         f_count = len(layout.fragment_ids)
         reads = {
             node: {layout.fragment_ids[f]: counts[w * f_count + f] for f in range(f_count) if counts[w * f_count + f]}
@@ -239,8 +283,9 @@ class TaskExecutor:
         if missing:
             logger.warning("task %s:%d: %d reads found no record (data not shuffled?)",
                            task.request_id, task.task_index, missing)
-        logger.info("task %s:%d: %d reads in %.3fs (%.0f reads/s) by %s", task.request_id, task.task_index,
-                    len(keys), duration, len(keys) / duration if duration > 0 else 0.0, self.worker_id)
+        logger.info("task %s:%d: %d reads in %.3fs (%.0f reads/s, %d bursts) by %s", task.request_id,
+                    task.task_index, len(keys), duration, len(keys) / duration if duration > 0 else 0.0,
+                    loop.bursts, self.worker_id)
         return AccessLog(
             run_id=task.run_id, episode=task.episode, step=task.step, request_id=task.request_id,
             task_index=task.task_index, task_count=task.task_count, worker_id=self.worker_id, reads=reads,
@@ -249,67 +294,10 @@ class TaskExecutor:
         )
 
     def close(self) -> None:
-        for client in self._redis.values():
-            client.close()
-        self._redis.clear()
-        self._scripts.clear()
-
-
-def _serve(
-    locator: ReplicaLocator,
-    nodes: list[tuple[redis.Redis, Script]],
-    service_us: list[int],
-    clock: str,
-    keys: list[str],
-    frags: list[int],
-    clients: int,
-    fragment_count: int,
-) -> tuple[list[int], int]:
-    """Closed loop: ``clients`` threads each keep one read outstanding; keys are taken in order."""
-    counts = [0] * (len(nodes) * fragment_count)
-    lock = threading.Lock()
-    state = {"next": 0, "missing": 0}
-    errors: list[BaseException] = []
-    n = len(keys)
-
-    def client() -> None:
-        while True:
-            with lock:
-                i = state["next"]
-                if i >= n or errors:
-                    return
-                state["next"] = i + 1
-                f = frags[i]
-                w = locator.acquire(f)
-            try:
-                conn, script = nodes[w]
-                if service_us[w]:
-                    sent = time.perf_counter()
-                    delay_us, record = script(keys=[keys[i], clock], args=[service_us[w]], client=conn)
-                    wait = delay_us / 1e6 - (time.perf_counter() - sent)
-                    if wait > 0:
-                        time.sleep(wait)  # the node is still "serving" this read: keep it in flight
-                else:
-                    record = conn.hgetall(keys[i])
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-                with lock:
-                    locator.release(w)
-                    errors.append(exc)
-                return
-            with lock:
-                locator.release(w)
-                counts[w * fragment_count + f] += 1
-                if not record:
-                    state["missing"] += 1
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(max(1, min(clients, n)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise TaskError(f"read failed after {state['next']} of {n} reads: {errors[0]!r}") from errors[0]
-    return counts, state["missing"]
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+        self._shas.clear()
 
 
 # -- aggregation ----------------------------------------------------------------------------------

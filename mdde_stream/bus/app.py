@@ -107,6 +107,7 @@ class EventConsumer(Generic[E]):
         self.consumer.subscribe(list(topics))
         self._dlq = dead_letters or bus.producer()
         self._owns_dlq = dead_letters is None
+        self._unflushed_letters = False
         self.dead_lettered = 0
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Delivery[E]]:
@@ -123,9 +124,14 @@ class EventConsumer(Generic[E]):
                 continue
             good.append(Delivery(record, event))  # type: ignore[arg-type]
         if bad:
-            # The dead letters must be stored before their offsets can be committed with the batch.
-            self._dlq.flush()
+            self._flush_letters()
         return good
+
+    def _flush_letters(self) -> None:
+        """Dead letters are stored before the offsets of their records can be committed."""
+        if self._unflushed_letters:
+            self._dlq.flush()
+            self._unflushed_letters = False
 
     def dead_letter(self, record: Record, reason: str, error_type: str = "processing-error") -> None:
         """Forward a record to the dead-letter topic with the reason, keeping its raw bytes."""
@@ -147,6 +153,7 @@ class EventConsumer(Generic[E]):
             payload_truncated=len(kept) < len(value),
         )
         self._dlq.produce(self.settings.topic(DeadLetter.TOPIC), letter.to_bytes(), key=letter.key)
+        self._unflushed_letters = True
         self.dead_lettered += 1
         logger.warning(
             "dead-lettered %s[%d]@%d (%s): %s", record.topic, record.partition, record.offset, error_type, reason
@@ -154,6 +161,7 @@ class EventConsumer(Generic[E]):
 
     def commit(self, deliveries: Iterable[Delivery[E]] | None = None, asynchronous: bool = False) -> None:
         """Commit everything polled so far (or up to the given deliveries)."""
+        self._flush_letters()
         if deliveries is None:
             self.consumer.commit(asynchronous=asynchronous)
         else:
@@ -171,6 +179,7 @@ class EventConsumer(Generic[E]):
     def commit_below(self, pending: Iterable[Record], asynchronous: bool = False) -> None:
         """Commit everything polled (dead letters included) except from the first ``pending`` record of
         each partition on: work that is still open comes back after a crash, nothing else does."""
+        self._flush_letters()
         floor: dict[TopicPartition, int] = {}
         for record in pending:
             floor[record.tp] = min(floor.get(record.tp, record.offset), record.offset)

@@ -52,8 +52,10 @@ class KafkaBus(Bus):
         self.settings = settings or get_settings()
         self.bootstrap = bootstrap
         self.url = f"kafka://{bootstrap}"
+        # Security properties (SASL/SSL from Settings) go to every client this bus makes.
+        self._security = self.settings.kafka_client_config()
         self._overrides = overrides
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+        self._admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, **self._security})
         self._probe: _RawConsumer | None = None
         self._probe_lock = threading.Lock()
 
@@ -124,7 +126,8 @@ class KafkaBus(Bus):
     def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         with self._probe_lock:
             if self._probe is None:
-                self._probe = _RawConsumer({"bootstrap.servers": self.bootstrap, "group.id": "mdde-watermarks"})
+                self._probe = _RawConsumer({"bootstrap.servers": self.bootstrap, "group.id": "mdde-watermarks",
+                                            **self._security})
             deadline = time.monotonic() + 15
             while True:
                 try:
@@ -139,7 +142,7 @@ class KafkaBus(Bus):
                     time.sleep(0.1)
 
     def producer(self, **config: Any) -> "KafkaProducer":
-        base = {"enable.idempotence": self.settings.kafka_idempotence}
+        base = {"enable.idempotence": self.settings.kafka_idempotence, **self._security}
         return KafkaProducer(self.bootstrap, {**base, **self._overrides.get("producer", {}), **config})
 
     def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest", **config: Any) -> "KafkaConsumer":
@@ -148,7 +151,7 @@ class KafkaBus(Bus):
             group_id,
             offset_reset,
             self.settings.session_timeout_s,
-            {**self._overrides.get("consumer", {}), **config},
+            {**self._security, **self._overrides.get("consumer", {}), **config},
         )
 
     def close(self) -> None:

@@ -64,8 +64,9 @@ class EnvConfig(BaseModel):
     registry_prefix: str | None = Field(
         default=None,
         min_length=1,
-        description="Redis key prefix of the registry state. None: the service's 'mdde:registry' for the remote "
-        "stage; for the local stage a prefix of this run, removed on close, so that environments sharing one "
+        description="Redis key prefix of the registry state. Remote stage: the service's root (None: "
+        "'mdde:registry'); the run's state lives under '<root>:run:<run id>', so concurrent runs are isolated. "
+        "Local stage: None gives a prefix of this run, removed on close, so that environments sharing one "
         "Redis never overwrite each other's state",
     )
     bus: str | None = Field(default=None, description="bus URL; None: Settings.bus")
@@ -75,7 +76,10 @@ class EnvConfig(BaseModel):
     estimator_j: float = 0.0
     estimator_k: float = 0.7
     benchmark_timeout_s: float = Field(default=120.0, gt=0)
-    action_timeout_s: float = Field(default=10.0, gt=0)
+    action_timeout_s: float = Field(
+        default=30.0, gt=0, description="remote stage: how long a step waits for the registry service. Longer than "
+        "Kafka's session timeout (MDDE_SESSION_TIMEOUT_S, 10 s) plus a service restart, so a restarted service "
+        "answers in time; a step given up on is fenced off and never applied later")
 
     @model_validator(mode="after")
     def _check(self) -> "EnvConfig":

@@ -43,7 +43,7 @@ from mdde_stream.events import (
     trusted_event,
     utc_now,
 )
-from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, fragment_layout, open_data_nodes, open_registry
+from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, fragment_layout, open_data_nodes, open_registry, run_prefix
 from mdde_stream.registry.fragmenter import record_layout
 
 logger = logging.getLogger(__name__)
@@ -94,9 +94,10 @@ class MddeParallelEnv(ParallelEnv):
                               layout_seed=cfg.fragment_seed)
         if cfg.stage == "remote" and self._bus is not None:
             # Attach to the state the registry service uses (or set it up): never wipe a live service's state.
+            # This run's own state under the service's root: runs never see each other's allocation.
+            root = cfg.registry_prefix or SERVICE_REGISTRY_PREFIX
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
-                                     prefix=cfg.registry_prefix or SERVICE_REGISTRY_PREFIX, reuse=True,
-                                     **layout_options)
+                                     prefix=run_prefix(root, self.run_id), reuse=True, **layout_options)
             self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id,
                                                      cfg.action_timeout_s)
         else:
@@ -191,7 +192,7 @@ class MddeParallelEnv(ParallelEnv):
         self.step_count = 0
         self.agents = list(self.possible_agents)
         self.scenario.reset()
-        self._allocation = self._stage.reset()
+        self._allocation = self._stage.reset(self.episode)
         if self._source.needs_data():  # a remote stage resets the state only: the service moves the data
             self._stage.shuffle(self.run_id, self.episode, 0)
         self.latest = self.initial = self._source.baseline(self._request())
@@ -317,6 +318,7 @@ class MddeParallelEnv(ParallelEnv):
         out = []
         n = len(self.possible_agents)
         new_id, run_id, episode, fields = self._new_id, self.run_id, self.episode, self._action_fields
+        in_process = not self._stage.publishes_actions
         for i, agent in enumerate(self.possible_agents):
             a = chosen[i]
             kind, frag, src, tgt = fields[i][a]
@@ -324,6 +326,7 @@ class MddeParallelEnv(ParallelEnv):
                 "event_id": new_id(), "run_id": run_id,
                 "episode": episode, "step": step, "ts": now, "agent": agent, "agent_index": i,
                 "action_index": a, "kind": kind, "fragment": frag, "source": src, "target": tgt, "step_size": n,
+                "in_process": in_process,
             }))
         return out
 

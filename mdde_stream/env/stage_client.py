@@ -70,8 +70,8 @@ class RegistryStage(abc.ABC):
     def shuffle(self, run_id: str, episode: int, step: int) -> int:
         """Move the data on the data nodes to the allocation (before a real benchmark); returns the moves."""
 
-    def reset(self) -> np.ndarray:
-        """Restore the snapshot (the episode's initial allocation) and return it."""
+    def reset(self, episode: int = 0) -> np.ndarray:
+        """Restore the snapshot (the initial allocation of ``episode``) and return it."""
         changed = self.registry.reset()
         logger.debug("registry reset restored %d cells", changed)
         return self.allocation()
@@ -129,6 +129,8 @@ class RemoteStage(RegistryStage):
             done = self._actions.wait([a.event_id for a in actions], self.timeout_s)
         except ReplyTimeout as exc:
             first = actions[0]
+            # Fence the step off: if the service gets to it later, it must not apply it behind our back.
+            self.registry.store.raise_fence(first.episode, first.step)
             raise StageTimeout(
                 f"registry service answered {exc.answered} of {exc.expected} actions of run "
                 f"{first.run_id} episode {first.episode} step {first.step} within {self.timeout_s:.1f} s "
@@ -143,7 +145,10 @@ class RemoteStage(RegistryStage):
     def allocation(self) -> np.ndarray:
         return self._mirror
 
-    def reset(self) -> np.ndarray:
+    def reset(self, episode: int = 0) -> np.ndarray:
+        # Whatever of earlier episodes is still on its way must not be applied to the new one.
+        if episode > 0:
+            self.registry.store.raise_fence(episode - 1, 2**32 - 1)
         self.registry.reset()
         self._mirror = self.registry.store.matrix().copy()
         return self._mirror

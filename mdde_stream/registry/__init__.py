@@ -4,7 +4,15 @@ from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Code, Move, Verdict, validate
 from mdde_stream.registry.fragmenter import fragment_layout
 from mdde_stream.registry.memory import MemoryStore
-from mdde_stream.registry.service import SERVICE_REGISTRY_PREFIX, Registry, open_data_nodes, open_registry, open_store
+from mdde_stream.registry.service import (
+    SERVICE_REGISTRY_PREFIX,
+    Registry,
+    attach_registry,
+    open_data_nodes,
+    open_registry,
+    open_store,
+    run_prefix,
+)
 
 
 def __getattr__(name: str) -> object:
@@ -18,6 +26,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "SERVICE_REGISTRY_PREFIX",
+    "attach_registry",
+    "run_prefix",
     "AllocationStore",
     "Code",
     "MemoryStore",

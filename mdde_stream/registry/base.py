@@ -47,6 +47,15 @@ class AllocationStore(abc.ABC):
         """True when a previous ``setup`` left state behind (a restarted service attaches to it)."""
 
     @abc.abstractmethod
+    def raise_fence(self, episode: int, step: int) -> tuple[int, int]:
+        """Fence off every action at or before (``episode``, ``step``): the stage moved on from them
+        (it gave up waiting, or reset). The fence only rises; returns it."""
+
+    @abc.abstractmethod
+    def fence(self) -> tuple[int, int] | None:
+        """The highest (episode, step) fenced off, or None."""
+
+    @abc.abstractmethod
     def node_ids(self) -> list[str]: ...
 
     @abc.abstractmethod

@@ -20,6 +20,8 @@ class Code(IntEnum):
     # Ours, outside MDDE's numbering (EErrorCode: 0, 2100-2101, 2201-2202, 2300-2301, 2350, 2500-2501,
     # 2540, 2601-2606, 3100, 4100-4101, 9999), next to its action codes.
     MALFORMED = 2610  # action missing fields for its kind
+    UNKNOWN_RUN = 2611  # the registry service has no state for the action's run (no stage set it up)
+    FENCED = 2612  # the stage moved on from this step (gave up waiting, or reset) before it was applied
     UNKNOWN_ID = 2101  # unknown node or fragment id
     DUPLICATE_REPLICA = 2601  # copy to a node that already holds the fragment
     COPY_TO_SELF = 2602  # source == target
@@ -52,6 +54,8 @@ ACCEPTED = Verdict(True)
 # Message templates; the Lua script formats the same strings so both backends report identically.
 MESSAGES: dict[Code, str] = {
     Code.MALFORMED: "{kind} needs {fields}",
+    Code.UNKNOWN_RUN: "no registry state for run '{run_id}': a remote stage sets it up before its first step",
+    Code.FENCED: "step {step} of episode {episode} arrived after the stage moved on (fence at {fence}): not applied",
     Code.UNKNOWN_ID: "unknown {what} '{name}'",
     Code.DUPLICATE_REPLICA: "node '{target}' already holds fragment '{fragment}'",
     Code.COPY_TO_SELF: "cannot copy fragment '{fragment}' from node '{target}' to itself",

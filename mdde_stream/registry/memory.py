@@ -45,6 +45,7 @@ class MemoryStore(AllocationStore):
         self._queue: deque[tuple[ActionKind, str, str | None, str, int]] = deque()
         self._seq = 0
         self._ready = False
+        self._fence: tuple[int, int] | None = None
         # apply() is check-then-write; the lock keeps concurrent callers from both passing the check
         self._lock = threading.Lock()
 
@@ -81,6 +82,13 @@ class MemoryStore(AllocationStore):
 
     def is_initialised(self) -> bool:
         return self._ready
+
+    def raise_fence(self, episode: int, step: int) -> tuple[int, int]:
+        self._fence = max(self._fence or (-1, -1), (episode, step))
+        return self._fence
+
+    def fence(self) -> tuple[int, int] | None:
+        return self._fence
 
     def _require(self) -> None:
         if not self._ready:

@@ -72,7 +72,7 @@ class RedisStore(AllocationStore):
     def key(self, name: str) -> str:
         return f"{self.prefix}:{name}"
 
-    KEYS = ("meta", "nidx", "fidx", "alloc", "snap", "phys", "seq", "queue", "verdicts", "vorder", "scratch")
+    KEYS = ("meta", "nidx", "fidx", "alloc", "snap", "phys", "seq", "queue", "verdicts", "vorder", "scratch", "fence")
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -116,6 +116,20 @@ class RedisStore(AllocationStore):
 
     def is_initialised(self) -> bool:
         return bool(self.r.exists(self.key("meta")))
+
+    # One number, episode · 2^32 + step, raised atomically: the fence only rises, whoever writes it.
+    _RAISE_FENCE = "local v = tonumber(ARGV[1]); local c = tonumber(redis.call('GET', KEYS[1]) or '-1'); " \
+                   "if v > c then redis.call('SET', KEYS[1], ARGV[1]); return ARGV[1] end; return tostring(c)"
+
+    def raise_fence(self, episode: int, step: int) -> tuple[int, int]:
+        raw = int(self.r.eval(self._RAISE_FENCE, 1, self.key("fence"), str((episode << 32) + step)))
+        return raw >> 32, raw & 0xFFFFFFFF
+
+    def fence(self) -> tuple[int, int] | None:
+        raw = self.r.get(self.key("fence"))
+        if raw is None or int(raw) < 0:
+            return None
+        return int(raw) >> 32, int(raw) & 0xFFFFFFFF
 
     def load_layout(self) -> None:
         """(Re)read node, fragment and record layout from Redis, e.g. after another process set it up."""

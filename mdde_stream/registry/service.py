@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from mdde_stream.config import Settings
-from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, new_event_id, trusted_event, utc_now
+from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, trusted_event, utc_now
 from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Verdict, validate
 from mdde_stream.registry.fragmenter import Grouping, fragment_layout
@@ -59,7 +59,7 @@ class Registry:
         return [
             # Every value comes from a validated action or from this registry: no re-validation.
             trusted_event(ActionResult, {
-                "event_id": new_event_id(),
+                "event_id": f"{a.event_id}-result",  # a redelivered verdict keeps its id: telemetry stays exactly once
                 "run_id": a.run_id,
                 "episode": a.episode,
                 "step": a.step,
@@ -317,6 +317,28 @@ def open_registry(
     if data_nodes is not None:
         data_nodes.load(ranges, allocation)
     store.snapshot()
+    return Registry(store, data_nodes)
+
+
+def run_prefix(root: str, run_id: str) -> str:
+    """Where the registry state of one remote run lives: every run is isolated from the others."""
+    return f"{root}:run:{run_id}"
+
+
+def attach_registry(settings: Settings, prefix: str, record_shape: str = "default") -> Registry | None:
+    """The registry of state a stage set up under ``prefix`` (None if there is none), with the data
+    nodes of ``MDDE_DATA_NODES`` (loaded with the records if they do not hold what the state says)."""
+    store = open_store(settings, prefix)
+    if not store.is_initialised():
+        store.close()
+        return None
+    data_nodes = None
+    if settings.data_node_urls:
+        from mdde_stream.datanodes import DataNodes, RecordSpec
+
+        records = max(end for _, end in store.fragment_records().values())
+        data_nodes = DataNodes.from_settings(settings, store.node_ids(), RecordSpec.preset(record_shape, record_count=records))
+        _ensure_data(store, data_nodes)
     return Registry(store, data_nodes)
 
 

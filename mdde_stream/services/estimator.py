@@ -23,7 +23,7 @@ from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.estimator import estimate_mapping
 from mdde_stream.events import EstimateRequested, EstimatorResult
-from mdde_stream.services.runtime import LoopService, serve
+from mdde_stream.services.runtime import LoopService, ServiceArgumentParser, serve
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,7 @@ class EstimatorService(LoopService):
         batch = self.consumer.poll(self.poll_timeout_s, 500)
         if not batch and self.consumer.dead_lettered == dead_before:
             return 0
-        for delivery in batch:
-            self._handle(delivery)
+        self.handle_each(batch, self._handle)
         self.producer.flush()
         self.consumer.commit()
         return len(batch)
@@ -98,7 +97,7 @@ class EstimatorService(LoopService):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mdde-stream service estimator", description=__doc__.split("\n\n")[0])
+    p = ServiceArgumentParser(prog="mdde-stream service estimator", description=__doc__.split("\n\n")[0])
     p.add_argument("--group", default=GROUP_ID, help="consumer group")
     return p
 

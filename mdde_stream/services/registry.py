@@ -1,5 +1,11 @@
 """The registry service: consumes ``mdde.actions``, applies each step, produces ``mdde.action-results``.
 
+Every run is isolated: a remote stage sets up its run's state under ``<root>:run:<run id>`` (root
+``--prefix``, default ``mdde:registry``) and the service applies the run's actions to that state only,
+so concurrent runs never see each other's allocation. An action for a run that has no state is
+answered with code 2611 and dead-lettered; actions an in-process stage recorded (``in_process``) were
+applied by that stage's own registry and are skipped.
+
 Commit sequence per poll (at-least-once; the store's per-event verdicts make it effectively once):
 
 1. poll a batch; invalid events go to the dead-letter topic (``EventConsumer``);
@@ -9,12 +15,13 @@ Commit sequence per poll (at-least-once; the store's per-event verdicts make it 
 5. commit offsets, never past an action whose step is still incomplete.
 
 A crash anywhere in 3–5 redelivers the uncommitted actions; the ones already applied get their
-recorded verdict back and change nothing. The service attaches to existing state on restart.
+recorded verdict back and change nothing. A step that cannot be applied is dead-lettered; an
+unreachable Redis or bus makes the service back off and read the uncommitted actions again.
 
-With data nodes configured (``MDDE_DATA_NODES``) the service owns the data too: it loads the records
-when it sets up the state (or finds the nodes out of step with it), and answers each
+With data nodes configured (``MDDE_DATA_NODES``) the service owns the data too: it loads a run's
+records when it attaches to the run (or finds the nodes out of step with it), and answers each
 ``ShuffleRequested`` on ``mdde.registry.shuffle-requests`` — sent by a remote stage before a real
-benchmark — by moving the data to the allocation (:meth:`Registry.sync_data`) and producing a
+benchmark — by moving the data to the run's allocation (:meth:`Registry.sync_data`) and producing a
 ``ShuffleCompleted``. A redelivered request just finds nothing left to move.
 """
 
@@ -25,18 +32,22 @@ from collections.abc import Callable
 import logging
 import sys
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
-from mdde_stream.bus.base import Bus
+from mdde_stream.bus.base import Bus, Record
 from mdde_stream.config import Settings, get_settings
-from mdde_stream.events import ActionSubmitted, ShuffleCompleted, ShuffleRequested
-from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, open_data_nodes, open_registry
-from mdde_stream.services.runtime import LoopService, serve
+from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
+from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, attach_registry, run_prefix
+from mdde_stream.registry.codes import Code, Verdict, reject
+from mdde_stream.services.runtime import INFRASTRUCTURE_ERRORS, LoopService, ServiceArgumentParser, positive_float, positive_int, serve
 
 logger = logging.getLogger(__name__)
 
 GROUP_ID = "mdde-registry"
+FSYNC_HORIZON_S = 2.0
+"""Age after which a verdict written to the registry Redis is on disk (``appendfsync everysec``)."""
 StepKey = tuple[str, int, int]
 
 
@@ -52,12 +63,44 @@ class PendingStep:
         return len(self.actions) >= self.size
 
 
+class RunRegistries:
+    """The registry of each run, attached on first use (state set up by the run's stage) and cached."""
+
+    def __init__(self, settings: Settings, root: str = SERVICE_REGISTRY_PREFIX, record_shape: str = "default",
+                 capacity: int = 64) -> None:
+        self.settings, self.root, self.record_shape, self.capacity = settings, root, record_shape, capacity
+        self._open: OrderedDict[str, Registry] = OrderedDict()
+
+    def get(self, run_id: str) -> Registry | None:
+        registry = self._open.get(run_id)
+        if registry is not None:
+            self._open.move_to_end(run_id)
+            return registry
+        registry = attach_registry(self.settings, run_prefix(self.root, run_id), self.record_shape)
+        if registry is None:
+            return None
+        self._open[run_id] = registry
+        if len(self._open) > self.capacity:
+            self._open.popitem(last=False)[1].close()
+        return registry
+
+    def register(self, run_id: str, registry: Registry) -> None:
+        """Serve ``run_id`` with a registry opened here (an in-memory one, in tests and benchmarks)."""
+        self._open[run_id] = registry
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+
 class RegistryService(LoopService):
     """One consumer-group member applying steps; several members split the partitions (runs)."""
 
+    name = "registry"
+
     def __init__(
         self,
-        registry: Registry,
+        registries: RunRegistries,
         bus: Bus,
         settings: Settings,
         group_id: str = GROUP_ID,
@@ -66,7 +109,7 @@ class RegistryService(LoopService):
         max_records: int = 500,
     ) -> None:
         super().__init__()
-        self.registry = registry
+        self.registries = registries
         self.settings = settings
         self.step_timeout_s = step_timeout_s
         self.poll_timeout_s = poll_timeout_s
@@ -80,6 +123,11 @@ class RegistryService(LoopService):
         self.steps_applied = 0
         self.actions_applied = 0
         self.shuffles = 0
+        self.unknown_runs = 0
+        self.fenced = 0
+        # (applied at, records) of steps younger than the fsync horizon: not committed yet.
+        self._recent: deque[tuple[float, list[Record]]] = deque()
+        self._durable_pending = False
 
     def started(self) -> str:
         return f"registry service consuming {self.settings.topic('actions')} as {self.consumer.group_id}"
@@ -89,7 +137,7 @@ class RegistryService(LoopService):
                 f"{self.shuffles} shuffles")
 
     def _closables(self) -> list[Callable[[], None]]:
-        return [self.producer.close, self.consumer.close]
+        return [self.producer.close, self.consumer.close, self.registries.close]
 
     def process_once(self) -> int:
         """One poll → apply → produce → flush → commit cycle; returns the number of steps applied."""
@@ -102,12 +150,16 @@ class RegistryService(LoopService):
             if isinstance(a, ShuffleRequested):
                 shuffles.append(d)  # type: ignore[arg-type]
                 continue
+            if a.in_process:  # applied by the stage's own registry; recorded for replay only
+                continue
             step = self.pending.setdefault((a.run_id, a.episode, a.step), PendingStep(a.step_size, now))
             step.actions.setdefault(a.event_id, d)
         ready = [
             key for key, s in self.pending.items() if s.complete() or now - s.first_seen > self.step_timeout_s
         ]
         if not ready and not shuffles and self.consumer.dead_lettered == dead_before:
+            if self._durable_pending:  # idle, but earlier verdicts have become durable since
+                self._commit()
             return 0
         for key in ready:
             step = self.pending.pop(key)
@@ -117,7 +169,26 @@ class RegistryService(LoopService):
                     *key, len(step.actions), step.size,
                 )
             actions = [d.event for d in step.actions.values()]
-            self.producer.send_all(self.registry.apply_actions(actions))
+            registry = self.registries.get(key[0])
+            if registry is None:
+                self._reject(step, reject(Code.UNKNOWN_RUN, run_id=key[0]), dead_letter="unknown-run")
+                continue
+            fence = registry.store.fence()
+            if fence is not None and (key[1], key[2]) <= fence:
+                self.fenced += 1
+                self._reject(step, reject(Code.FENCED, episode=key[1], step=key[2], fence=fence))
+                continue
+            try:
+                results = registry.apply_actions(actions)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the boundary: this step's actions, not the service
+                logger.exception("step %s/%d/%d could not be applied", *key)
+                for d in step.actions.values():
+                    self.consumer.dead_letter(d.record, f"{type(exc).__name__}: {exc}", "processing-error")
+                continue
+            self.producer.send_all(results)
+            self._recent.append((time.monotonic(), [d.record for d in step.actions.values()]))
             self.steps_applied += 1
             self.actions_applied += len(actions)
         for d in shuffles:  # after the steps: a stage asks only once its step was answered
@@ -126,10 +197,30 @@ class RegistryService(LoopService):
         self._commit()
         return len(ready)
 
+    def _reject(self, step: PendingStep, verdict: Verdict, dead_letter: str | None = None) -> None:
+        """Answer every action of ``step`` with ``verdict`` (so no stage waits in vain), unapplied; with
+        ``dead_letter`` the actions also go to the dead letters under that error type."""
+        if dead_letter == "unknown-run":
+            self.unknown_runs += 1
+        now = utc_now()
+        for d in step.actions.values():
+            a = d.event
+            self.producer.send(ActionResult(
+                event_id=f"{a.event_id}-result", run_id=a.run_id, episode=a.episode, step=a.step, ts=now,
+                action_event_id=a.event_id, agent=a.agent, agent_index=a.agent_index,
+                action_index=a.action_index, kind=a.kind, accepted=False, code=int(verdict.code),  # type: ignore[arg-type]
+                message=verdict.message,
+            ))
+            if dead_letter:
+                self.consumer.dead_letter(d.record, verdict.message, dead_letter)
+
     def _shuffle(self, request: ShuffleRequested) -> ShuffleCompleted:
         moves, error = 0, None
         try:
-            moves = self.registry.sync_data()
+            registry = self.registries.get(request.run_id)
+            if registry is None:
+                raise LookupError(reject(Code.UNKNOWN_RUN, run_id=request.run_id).message)
+            moves = registry.sync_data()
             self.shuffles += 1
         except Exception as exc:  # noqa: BLE001 - the stage gets the reason; the service keeps running
             error = f"{type(exc).__name__}: {exc}"
@@ -138,32 +229,33 @@ class RegistryService(LoopService):
                                 request_event_id=request.event_id, moves=moves, error=error)
 
     def rewound(self) -> None:
+        self._recent.clear()
         self.pending.clear()  # their actions come again; verdicts already given are remembered by id
 
     def _commit(self) -> None:
-        """Commit what is fully processed, but never past the first action of an incomplete step.
+        """Commit what is fully processed and durable: never past the first action of an incomplete step,
+        nor past an action applied within the registry Redis's fsync horizon (a crash of that Redis may
+        lose the last second of writes; those actions must come again).
 
         Asynchronous: verdicts are deduplicated by action id, so a lost commit only redelivers."""
-        pending = (d.record for step in self.pending.values() for d in step.actions.values())
+        horizon = time.monotonic() - FSYNC_HORIZON_S
+        while self._recent and self._recent[0][0] < horizon:
+            self._recent.popleft()
+        pending = [d.record for step in self.pending.values() for d in step.actions.values()]
+        pending += [record for _, records in self._recent for record in records]
         self.consumer.commit_below(pending, asynchronous=True)
+        self._durable_pending = bool(self._recent)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mdde-stream service registry", description=__doc__.split("\n\n")[0])
-    p.add_argument("--nodes", type=int, default=4, help="data nodes W (used when setting up new state)")
-    p.add_argument("--fragments", type=int, default=20, help="fragments F (used when setting up new state)")
-    p.add_argument("--records", type=int, default=10_000, help="records (used when setting up new state)")
-    p.add_argument("--prefix", default=SERVICE_REGISTRY_PREFIX, help="Redis key prefix of the registry state")
+    p = ServiceArgumentParser(prog="mdde-stream service registry", description=__doc__.split("\n\n")[0])
+    p.add_argument("--prefix", default=SERVICE_REGISTRY_PREFIX,
+                   help="root Redis key prefix: each run's state lives under <prefix>:run:<run id>")
     p.add_argument("--group", default=GROUP_ID, help="consumer group")
-    p.add_argument("--fresh", action="store_true", help="wipe and set up the state instead of attaching to it")
-    p.add_argument("--max-records", type=int, default=500, help="actions per poll (per produce/commit cycle)")
-    p.add_argument("--step-timeout", type=float, default=30.0, help="apply an incomplete step after this long (s)")
+    p.add_argument("--max-records", type=positive_int, default=500, help="actions per poll (per produce/commit cycle)")
+    p.add_argument("--step-timeout", type=positive_float, default=30.0, help="apply an incomplete step after this long (s)")
     p.add_argument("--record-shape", choices=("default", "large"), default="default",
                    help="record preset loaded on the data nodes (thesis Appendix C)")
-    p.add_argument("--grouping", choices=("hashed", "contiguous"), default="hashed",
-                   help="how each node's records are grouped into its fragments (fragmenter)")
-    p.add_argument("--numbering", choices=("node", "thesis"), default="node",
-                   help="which node's fragments carry which indices (fragmenter; 'thesis': blocks on w0, w2, w3, w1)")
     p.add_argument("--no-data", action="store_true",
                    help="ignore MDDE_DATA_NODES: keep the allocation only (estimate / simulated benchmarks)")
     return p
@@ -172,23 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    data_nodes = None if args.no_data else open_data_nodes(
-        settings, args.nodes, args.fragments, args.records, args.record_shape
+    if args.no_data:
+        settings = settings.model_copy(update={"data_nodes": ""})
+    return serve(
+        lambda bus, s: RegistryService(
+            RunRegistries(settings, args.prefix, args.record_shape), bus, s, group_id=args.group,
+            step_timeout_s=args.step_timeout, max_records=args.max_records,
+        ),
+        settings,
     )
-    registry = open_registry(
-        settings, args.nodes, args.fragments, args.records, data_nodes=data_nodes, prefix=args.prefix,
-        reuse=not args.fresh, grouping=args.grouping, numbering=args.numbering,
-    )
-    try:
-        return serve(
-            lambda bus, s: RegistryService(
-                registry, bus, s, group_id=args.group, step_timeout_s=args.step_timeout,
-                max_records=args.max_records,
-            ),
-            settings,
-        )
-    finally:
-        registry.close()
 
 
 if __name__ == "__main__":

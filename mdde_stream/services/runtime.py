@@ -13,10 +13,11 @@ Kafka or Redis costs a pause, never a crash or a lost record.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, NoReturn, Protocol
 
 from mdde_stream.bus import Bus, open_bus
 from mdde_stream.bus.app import Delivery, EventConsumer
@@ -168,3 +169,43 @@ def serve(build: Callable[[Bus, Settings], Service], settings: Settings | None =
     finally:
         bus.close()
     return 0
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (a service must not start with a zero batch or a negative count)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (timeouts, intervals)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0 (retries)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+class ServiceArgumentParser(argparse.ArgumentParser):
+    """A service's options: a bad one is one line naming it on stderr and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")

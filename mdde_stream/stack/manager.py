@@ -63,7 +63,8 @@ def build_services(settings: Settings, groups: Iterable[str] = GROUPS) -> list[S
     services: list[Service] = []
     if "redis" in selected:
         services += redis_services(
-            layout, settings.redis_registry_port, settings.redis_data_base_port, settings.stack_data_nodes
+            layout, settings.redis_registry_port, settings.redis_data_base_port, settings.stack_data_nodes,
+            settings.stack_registry_fsync,
         )
     if "kafka" in selected:
         services.append(KafkaBroker(layout, settings.kafka_port, settings.kafka_controller_port, settings.partitions))

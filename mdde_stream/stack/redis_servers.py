@@ -31,15 +31,29 @@ def redis_server_binary() -> str:
 
 
 class RedisServer(Service):
-    """One ``redis-server`` bound to 127.0.0.1, without persistence."""
+    """One ``redis-server`` bound to 127.0.0.1.
+
+    The registry's server keeps an append-only file fsynced every second (``appendfsync everysec``;
+    ``MDDE_STACK_REGISTRY_FSYNC=always`` fsyncs every write): its state — allocations and the remembered
+    verdicts that make redelivery at-most-once — survives a restart. A crash of the server can lose the
+    last second of writes; the registry service therefore commits an action's offset only once its
+    verdict is older than the fsync horizon (2 s), so whatever a crash loses is delivered again and
+    applied again in the same order, reaching the same state. What a stage writes directly (a reset,
+    a fence) in the last second before such a crash is not redelivered: ``always`` closes that window
+    at the price of one fsync per write (bench/RESULTS.md). Data nodes hold generated records that the
+    registry reloads when they are missing, so they run without persistence.
+    """
 
     group = "redis"
     start_timeout_s = 15.0
     stop_timeout_s = 10.0
 
-    def __init__(self, name: str, port: int, port_setting: str, layout: StackLayout, db: int = 0) -> None:
+    def __init__(self, name: str, port: int, port_setting: str, layout: StackLayout, db: int = 0,
+                 durable: bool = False, fsync: str = "everysec") -> None:
         super().__init__(name, port, port_setting, layout)
         self.db = db
+        self.durable = durable
+        self.fsync = fsync
 
     @property
     def url(self) -> str:
@@ -67,7 +81,7 @@ class RedisServer(Service):
             "--dir", str(self.home),
             "--daemonize", "no",
             "--save", "",
-            "--appendonly", "no",
+            *(("--appendonly", "yes", "--appendfsync", self.fsync) if self.durable else ("--appendonly", "no")),
             "--logfile", str(self.log_file),
             "--protected-mode", "yes",
         ]
@@ -82,7 +96,8 @@ class RedisServer(Service):
             client.close()
 
 
-def redis_services(layout: StackLayout, registry_port: int, data_base_port: int, data_nodes: int) -> list[RedisServer]:
+def redis_services(layout: StackLayout, registry_port: int, data_base_port: int, data_nodes: int,
+                   registry_fsync: str = "everysec") -> list[RedisServer]:
     """The registry server plus `data_nodes` data-node servers on consecutive ports."""
     if data_nodes < 1:
         raise StackError(f"the stack needs at least one data node, got stack_data_nodes={data_nodes}")
@@ -92,7 +107,8 @@ def redis_services(layout: StackLayout, registry_port: int, data_base_port: int,
             f"MDDE_REDIS_REGISTRY_PORT={registry_port} collides with the data-node ports "
             f"{data_base_port}..{data_base_port + data_nodes - 1}"
         )
-    services = [RedisServer("redis-registry", registry_port, "MDDE_REDIS_REGISTRY_PORT", layout)]
+    services = [RedisServer("redis-registry", registry_port, "MDDE_REDIS_REGISTRY_PORT", layout, durable=True,
+                            fsync=registry_fsync)]
     services += [
         RedisServer(f"redis-data-{i}", port, "MDDE_REDIS_DATA_BASE_PORT", layout) for i, port in enumerate(data_ports)
     ]

@@ -80,7 +80,7 @@ def index_command(
     retention_days: int = typer.Option(None, "--retention-days", help="Delete dated indices older than N days."),
 ) -> None:
     """Run the indexer in the foreground until interrupted."""
-    from consumers.indexer import main
+    from mdde_stream.services.indexer import main
 
     argv = []
     for flag, value in (("--elasticsearch", elasticsearch), ("--index-prefix", index_prefix),

@@ -338,3 +338,13 @@ def test_fragmenter_layout_loads_into_store(store: AllocationStore) -> None:
     store.setup(list(alloc), list(ranges), alloc, ranges)
     assert store.matrix().sum(axis=1).tolist() == [5, 5, 5, 5]
     assert store.matrix().sum(axis=0).tolist() == [1] * 20
+
+
+def test_the_fence_only_rises_and_is_wiped_with_the_state(store: AllocationStore) -> None:
+    assert store.fence() is None
+    assert store.raise_fence(0, 7) == (0, 7)
+    assert store.raise_fence(0, 3) == (0, 7)  # a late, lower fence never lowers it
+    assert store.raise_fence(2, 2**32 - 1) == (2, 2**32 - 1)
+    assert store.fence() == (2, 2**32 - 1)
+    store.wipe()
+    assert store.fence() is None

@@ -58,8 +58,7 @@ def start_service(settings: Settings, redis_prefix: str, log: Path) -> subproces
     env = {**os.environ, "MDDE_BUS": settings.bus, "MDDE_STATE": settings.state,
            "MDDE_TOPIC_PREFIX": settings.topic_prefix, "MDDE_PARTITIONS": str(settings.partitions)}
     return subprocess.Popen(
-        [sys.executable, "-m", "mdde_stream.services.registry", "--prefix", redis_prefix, "--group", f"g-{redis_prefix}",
-         "--records", "1000"],
+        [sys.executable, "-m", "mdde_stream.services.registry", "--prefix", redis_prefix, "--group", f"g-{redis_prefix}"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
 
@@ -131,18 +130,103 @@ def test_remote_steps_match_the_in_process_registry(stack, tmp_path: Path) -> No
     assert np.percentile(warm, 50) < 1_000
 
 
-def test_remote_stage_without_a_service_times_out_with_a_clear_error(stack) -> None:
+def test_remote_stage_without_a_service_times_out_and_the_step_is_never_applied_later(stack, tmp_path: Path) -> None:
     settings, redis_prefix = stack
     env = MddeParallelEnv(
         EnvConfig(stage="remote", registry_prefix=redis_prefix, records=1_000, action_timeout_s=1.5,
                   operations=1_000),
         settings=settings,
     )
+    service = None
     try:
         env.reset(seed=0)
+        before = env._stage.registry.store.matrix().copy()
+        copy = {**dict.fromkeys(env.possible_agents, 0), "n0": 21 + 20 + 5}  # n0 copies f5 from n1
         started = time.monotonic()
         with pytest.raises(StageTimeout, match=r"answered 0 of 4 actions .* is the registry service running"):
-            env.step(dict.fromkeys(env.possible_agents, 0))
+            env.step(copy)
         assert 1.4 < time.monotonic() - started < 10
+        # The service comes up late and finds the step: fenced off, answered 2612, never applied.
+        service = start_service(settings, redis_prefix, tmp_path / "service.log")
+        with open_bus(settings=settings) as bus:
+            topic = settings.topic(ActionResult.TOPIC)
+            consumer = bus.consumer(f"check-{uuid.uuid4().hex[:6]}")
+            consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
+            late, deadline = [], time.monotonic() + 60
+            while len(late) < 4 and time.monotonic() < deadline:
+                late += [e for e in (decode_event(r.value) for r in consumer.poll(0.5, 100)) if e.run_id == env.run_id]
+            consumer.close()
+        assert sorted({(r.accepted, r.code) for r in late}) == [(False, 2612)]
+        assert np.array_equal(env._stage.registry.store.matrix(), before)
+        env.reset(seed=1)  # and the run goes on
+        _, _, _, _, infos = env.step(copy)
+        assert infos["n0"]["accepted"]
     finally:
         env.close()
+        if service is not None:
+            stop(service)
+
+
+def test_concurrent_runs_are_isolated_and_nothing_is_applied_twice(stack, tmp_path: Path) -> None:
+    """Two remote runs share one registry service without touching each other's allocation; an action
+    of a run nobody set up is answered 2611 and dead-lettered; a local run's recorded actions are not
+    applied again by the service."""
+    from mdde_stream.events import ActionKind, ActionSubmitted, DeadLetter
+
+    settings, redis_prefix = stack
+    common = dict(records=1_000, max_steps=150, benchmark_frequency=25, operations=2_000, action_timeout_s=60)
+    envs = [MddeParallelEnv(EnvConfig(stage="remote", registry_prefix=redis_prefix, seed=s, **common), settings=settings)
+            for s in (1, 2)]
+    local = MddeParallelEnv(EnvConfig(publish_events=True, max_steps=20, records=1_000, operations=2_000),
+                            settings=settings.model_copy(update={"state": ""}))
+    service = start_service(settings, redis_prefix, tmp_path / "service.log")
+    rejected_legal = steps = 0
+    try:
+        policies = [RandomValid(7), RandomValid(8)]
+        observations = [env.reset(seed=i)[0] for i, env in enumerate(envs)]
+        while envs[0].agents:
+            for i, env in enumerate(envs):  # interleaved: both runs in flight on the same service
+                observations[i], _, _, _, infos = env.step(policies[i].act(observations[i]))
+                steps += 1
+                rejected_legal += sum(info["legal"] and not info["accepted"] for info in infos.values())
+                assert np.array_equal(env.allocation, env._stage.registry.store.matrix())
+        obs, _ = local.reset(seed=0)
+        while local.agents:
+            obs, *_ = local.step(RandomValid(3).act(obs))
+        stray = ActionSubmitted(run_id="nobody-started-this", agent="n0", agent_index=0, action_index=1,
+                                kind=ActionKind.DELETE, fragment="f0", target="n0")
+        with open_bus(settings=settings) as bus, bus.producer() as producer:
+            producer.produce(settings.topic(stray.TOPIC), stray.to_bytes(), key=stray.key)
+            producer.flush()
+        time.sleep(3)
+    finally:
+        for env in envs:
+            env.close()
+        local.close()
+        stop(service)
+    assert service.returncode == 0, (tmp_path / "service.log").read_text()[-2000:]
+    # only conflicts within a step reject a legal action (random-valid picks legal actions only)
+    assert rejected_legal / (steps * 4) <= 0.02, rejected_legal
+
+    with open_bus(settings=settings) as bus:
+        events = []
+        for name in (ActionResult.TOPIC, DeadLetter.TOPIC):  # read each topic to its end
+            topic = settings.topic(name)
+            parts = [TopicPartition(topic, p) for p in range(bus.list_topics()[topic])]
+            want = sum(bus.watermarks(tp)[1] - bus.watermarks(tp)[0] for tp in parts)
+            consumer = bus.consumer(f"check-{uuid.uuid4().hex[:6]}")
+            consumer.assign(parts)
+            got, deadline = 0, time.monotonic() + 30
+            while got < want and time.monotonic() < deadline:
+                batch = consumer.poll(0.5, 5000)
+                got += len(batch)
+                events += [decode_event(r.value) for r in batch]
+            consumer.close()
+    results = [e for e in events if isinstance(e, ActionResult)]
+    stray_results = [r for r in results if r.run_id == "nobody-started-this"]
+    assert [(r.accepted, r.code) for r in stray_results] == [(False, 2611)]
+    assert any(isinstance(e, DeadLetter) and e.error_type == "unknown-run" for e in events)
+    # the local run recorded its own verdicts once; the service added none
+    assert len([r for r in results if r.run_id == local.run_id]) == 20 * 4
+    for env in envs:
+        assert len({r.action_event_id for r in results if r.run_id == env.run_id}) == 150 * 4

@@ -179,8 +179,9 @@ def test_estimator_service_answer_matches_the_library_and_names_bad_input() -> N
     )
     result = answer(request)
     assert result.event_id == "e1-estimate" and result.request_id == "e1"
-    assert result.node_reads == {"n0": 80, "n1": 20}
-    assert result.reads == {"n0": {"f0": 60, "f1": 20}, "n1": {"f1": 20}}
+    # Algorithm 2: n0 (load 60) takes ceil(40 x 0/60) = 0 of f1, the idle n1 all 40.
+    assert result.node_reads == {"n0": 60, "n1": 40}
+    assert result.reads == {"n0": {"f0": 60}, "n1": {"f1": 40}}
     assert result.throughput > 1_000.0  # more balanced than the baseline
     orphan = request.model_copy(update={"baseline_reads": {"n1": {"f7": 5}}})
     with pytest.raises(ValueError, match="no replica"):

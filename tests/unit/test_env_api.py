@@ -305,7 +305,7 @@ def test_trusted_events_serialise_exactly_like_validated_ones() -> None:
     values = {"event_id": a, "run_id": "r", "episode": 1, "step": 2,
               "ts": ActionSubmitted(run_id="r", agent="x", agent_index=0, action_index=0, kind="skip").ts,
               "agent": "n0", "agent_index": 0, "action_index": 22, "kind": ActionKind.COPY, "fragment": "f1",
-              "source": "n1", "target": "n0", "step_size": 4}
+              "source": "n1", "target": "n0", "step_size": 4, "in_process": True}
     fast = trusted_event(ActionSubmitted, dict(values))
     slow = ActionSubmitted(**values)  # schema name and version come from the class's literals
     assert fast.to_bytes() == slow.to_bytes()

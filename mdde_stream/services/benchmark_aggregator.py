@@ -1,0 +1,169 @@
+"""The benchmark aggregator: plans requests into tasks and combines access logs into results.
+
+Consumes two topics in group ``mdde-benchmark-aggregator``:
+
+* ``mdde.benchmark.requests`` -> :func:`~mdde_stream.benchmark.real.plan_tasks` -> tasks on
+  ``mdde.benchmark.tasks`` (explicit partition ``(hash(request) + task) % P``, keyed
+  ``request:task``, so a run's tasks land on distinct partitions and every worker gets a share);
+  a request that cannot be planned is dead-lettered with the reason.
+* ``mdde.benchmark.access-logs`` -> :class:`~mdde_stream.benchmark.real.Aggregator`: once every
+  task of a request has reported, one ``BenchmarkResult`` on ``mdde.benchmark.results``.
+
+Commit sequence per poll: produce tasks/results -> flush -> commit, and never past the first
+access log of a request that is still incomplete, so a restarted aggregator re-reads exactly the
+logs it still needs. (Access logs are keyed by run id: one run's logs share a partition and one
+aggregator instance, so several aggregators can split the runs.)
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+import logging
+import sys
+import zlib
+
+from mdde_stream.benchmark.real import Aggregator, PlanError, plan_tasks
+from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
+from mdde_stream.bus.base import Bus, BusError, Record, TopicPartition
+from mdde_stream.config import Settings
+from mdde_stream.events import AccessLog, BenchmarkRequested, BenchmarkTask, Event
+from mdde_stream.services.runtime import LoopService, ServiceArgumentParser, serve
+
+logger = logging.getLogger(__name__)
+
+GROUP_ID = "mdde-benchmark-aggregator"
+
+
+class AggregatorService(LoopService):
+    """Planner + aggregator in one consumer-group member."""
+
+    def __init__(
+        self, bus: Bus, settings: Settings, group_id: str = GROUP_ID, poll_timeout_s: float = 0.2
+    ) -> None:
+        super().__init__()
+        self.bus = bus
+        self.settings = settings
+        self.poll_timeout_s = poll_timeout_s
+        self._raw = bus.producer()
+        self.consumer: EventConsumer[Event] = EventConsumer(
+            bus, group_id,
+            [settings.topic(BenchmarkRequested.TOPIC), settings.topic(AccessLog.TOPIC)],
+            (BenchmarkRequested, AccessLog), settings=settings, dead_letters=self._raw,
+        )
+        self.producer = EventProducer(bus, settings, producer=self._raw)
+        self.aggregator = Aggregator()
+        self.task_topic = settings.topic(BenchmarkTask.TOPIC)
+        self._task_partitions: int | None = None
+        # Offsets of access logs whose request is still incomplete: the commit floor per partition.
+        self._held: dict[str, list[Record]] = {}
+        self._positions: dict[TopicPartition, int] = {}
+        self.results = 0
+        self.planned = 0
+
+    def started(self) -> str:
+        return f"benchmark aggregator consuming requests and access logs as {self.consumer.group_id}"
+
+    def stopped(self) -> str:
+        return f"benchmark aggregator stopped: {self.planned} requests planned, {self.results} results"
+
+    def _closables(self) -> list[Callable[[], None]]:
+        return [self.consumer.close, self._raw.close]
+
+    def process_once(self) -> int:
+        """One poll -> plan/aggregate -> produce -> flush -> commit cycle; returns events handled."""
+        dead_before = self.consumer.dead_lettered
+        batch = self.consumer.poll(self.poll_timeout_s, 500)
+        if not batch and self.consumer.dead_lettered == dead_before:
+            return 0
+        for delivery in batch:
+            tp = delivery.record.tp
+            self._positions[tp] = max(self._positions.get(tp, 0), delivery.record.offset + 1)
+            if isinstance(delivery.event, BenchmarkRequested):
+                self._plan(delivery)
+            else:
+                self._aggregate(delivery)  # type: ignore[arg-type]
+        self.producer.flush()
+        self._commit()
+        return len(batch)
+
+    def _plan(self, delivery: Delivery[Event]) -> None:
+        request = delivery.event
+        assert isinstance(request, BenchmarkRequested)
+        try:
+            tasks = plan_tasks(request, self.settings)
+        except (PlanError, ValueError) as exc:
+            self.consumer.dead_letter(delivery.record, str(exc), "plan-failed")
+            return
+        partitions = self._partitions()
+        base = zlib.crc32(request.request_id.encode())
+        for task in tasks:
+            self.producer.raw.produce(
+                self.task_topic, task.to_bytes(), key=task.key, partition=(base + task.task_index) % partitions
+            )
+        self.planned += 1
+        logger.info("request %s (run %s step %d): %d reads as %d tasks", request.request_id, request.run_id,
+                    request.step, request.operation_count, len(tasks))
+
+    def _partitions(self) -> int:
+        if self._task_partitions is None:
+            count = self.bus.list_topics().get(self.task_topic)
+            if not count:
+                raise BusError(f"topic {self.task_topic!r} does not exist: create the project topics first")
+            self._task_partitions = count
+        return self._task_partitions
+
+    def _aggregate(self, delivery: Delivery[AccessLog]) -> None:
+        log = delivery.event
+        try:
+            result = self.aggregator.add(log)
+        except ValueError as exc:
+            self.consumer.dead_letter(delivery.record, str(exc), "inconsistent-log")
+            return
+        if result is None:
+            if self.aggregator.is_pending(log.request_id):
+                self._held.setdefault(log.request_id, []).append(delivery.record)
+            return
+        self._held.pop(log.request_id, None)
+        self.producer.send(result)
+        self.results += 1
+        logger.info("request %s complete: %d reads in %.3fs = %.0f reads/s by %d workers (missing %d)",
+                    result.request_id, result.operations, result.duration_s, result.throughput,
+                    result.workers, result.missing)
+
+    def _commit(self) -> None:
+        """Commit what was polled, but never from the first log of a still-incomplete request on."""
+        try:
+            if not self._held:
+                self.consumer.commit()  # everything polled, dead-lettered records included
+                self._positions.clear()
+                return
+            floor: dict[TopicPartition, int] = {}
+            for records in self._held.values():
+                for record in records:
+                    floor[record.tp] = min(floor.get(record.tp, record.offset), record.offset)
+            safe = [
+                Record(tp.topic, tp.partition, min(position, floor.get(tp, position)) - 1, None, b"", 0)
+                for tp, position in self._positions.items()
+                if min(position, floor.get(tp, position)) > 0
+            ]
+            if safe:
+                self.consumer.consumer.commit(safe)
+        except BusError as exc:
+            logger.warning("commit failed (%s); uncommitted events will be handled again", exc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ServiceArgumentParser(prog="mdde-stream service benchmark-aggregator",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--group", default=GROUP_ID, help="consumer group")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return serve(lambda bus, settings: AggregatorService(bus, settings, args.group))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
