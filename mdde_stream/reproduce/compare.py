@@ -11,15 +11,18 @@ Pure functions over arrays, so each definition is pinned by unit tests and writt
   mean over the thesis's steps 0..N-1 (every step after an action; at step "-" the estimate *is* the
   benchmark) of (τ_estimate − τ_benchmark) / τ_benchmark × 100, on the per-step means over runs.
 * **Thr. Δ %** (Tables 5.9-5.17): "percentage throughput difference ... compared with the baseline
-  throughput at the first step": (τ_last / τ_baseline − 1) × 100 per episode, where τ_baseline is
-  the measurement of the episode's initial allocation and τ_last the episode's last measurement;
-  the reads share per agent is taken from that same last measurement. The original implementation
-  (akharitonov/mdde, ``DefaultScenario._dump_scenario_stats_at_bench``) writes one CSV row per
-  benchmark — step, each agent's reads, total reads, throughput — and the scripts that turned those
-  rows into Tables 5.9-5.17 are not in its repository; since each table row pairs one Thr. Δ with
-  one set of read shares that sum to 100 %, a row is one measurement, and the last one of the
-  episode is what "as the consequence of the actions taken" reads as. The episode maximum is kept
-  beside it (``thr_delta_max_pct``) to show how much that choice matters.
+  throughput at the first step": (τ / τ_baseline − 1) × 100 for the episode's best measurement (the
+  baseline included, so an episode that never gains shows 0 %), and the reads share per agent of
+  that same measurement. The original implementation (akharitonov/mdde,
+  ``DefaultScenario._dump_scenario_stats_at_bench``) writes one CSV row per benchmark — step, each
+  agent's reads, total reads, throughput — and the scripts that turned those rows into Tables
+  5.9-5.17 are not in its repository, so the reading comes from the tables themselves: each row pairs
+  one Thr. Δ with one set of shares summing to 100 % (one measurement); the random agents' worst
+  episode (Table 5.14, +140.632 %) sits 1.7 points below the best (+142.323 %) with even shares, and
+  every worst MADDPG row (Table 5.11) is exactly 0.000 % with the initial shares — what the episode's
+  best measurement gives, not its last (random-valid agents keep copying and deleting to the end:
+  ours end between +85 and +140 %, their best measurements between +134 and +142 %). The last measurement is kept beside it
+  (``thr_delta_last_pct``) to show how much the reading matters.
 """
 
 from __future__ import annotations
@@ -84,26 +87,33 @@ def thr_delta_pct(baseline: float, last: float) -> float:
 
 @dataclass
 class Episode:
-    """One random-valid episode: its baseline, its last measurement and the episode's best one."""
+    """One random-valid episode: its baseline, its best measurement (baseline included) and its last."""
 
     seed: int
     baseline: float
     last: float
     best: float
     last_node_reads: list[int]
+    best_node_reads: list[int] = field(default_factory=list)
     baseline_source: str = ""
     curve: list[float] = field(default_factory=list)
 
     @property
     def thr_delta_pct(self) -> float:
-        return thr_delta_pct(self.baseline, self.last)
-
-    @property
-    def thr_delta_max_pct(self) -> float:
+        """Thr. Δ of the episode's best measurement (the tables' reading)."""
         return thr_delta_pct(self.baseline, self.best)
 
     @property
+    def thr_delta_last_pct(self) -> float:
+        return thr_delta_pct(self.baseline, self.last)
+
+    @property
     def reads_pct(self) -> list[float]:
+        """Reads share per agent in the best measurement."""
+        return shares_pct(np.asarray(self.best_node_reads or self.last_node_reads, dtype=np.float64)).tolist()
+
+    @property
+    def last_reads_pct(self) -> list[float]:
         return shares_pct(np.asarray(self.last_node_reads, dtype=np.float64)).tolist()
 
 
@@ -117,16 +127,17 @@ def agent_tables(episodes: Sequence[Episode]) -> dict[str, dict[str, float | lis
     if not episodes:
         raise ValueError("no episodes to summarise")
     deltas = np.array([e.thr_delta_pct for e in episodes])
-    maxima = np.array([e.thr_delta_max_pct for e in episodes])
+    lasts = np.array([e.thr_delta_last_pct for e in episodes])
     shares = np.array([e.reads_pct for e in episodes])
     best, worst = int(deltas.argmax()), int(deltas.argmin())
     return {
         "average": {"thr_delta_pct": float(deltas.mean()), "reads_pct": shares.mean(axis=0).tolist(),
-                    "thr_delta_max_pct": float(maxima.mean()), "thr_delta_std": float(deltas.std())},
+                    "thr_delta_last_pct": float(lasts.mean()), "thr_delta_std": float(deltas.std()),
+                    "thr_delta_last_std": float(lasts.std())},
         "best": {"thr_delta_pct": float(deltas[best]), "reads_pct": shares[best].tolist(),
-                 "thr_delta_max_pct": float(maxima[best]), "episode": best},
+                 "thr_delta_last_pct": float(lasts[best]), "episode": best},
         "worst": {"thr_delta_pct": float(deltas[worst]), "reads_pct": shares[worst].tolist(),
-                  "thr_delta_max_pct": float(maxima[worst]), "episode": worst},
+                  "thr_delta_last_pct": float(lasts[worst]), "episode": worst},
     }
 
 

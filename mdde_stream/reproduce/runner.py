@@ -209,22 +209,22 @@ def _services(cfg: ReproduceConfig, settings: Settings) -> Any:
 
 
 def _episode(env: Any, policy: Any, seed: int, frequency: int) -> Episode:
-    """One episode: the baseline at reset, every measurement, the last one's reads per node."""
+    """One episode: the baseline at reset, every measurement, the best (baseline included) and the last."""
     policy.reset(seed)
     observations, _ = env.reset(seed=seed)
     initial = env.initial if env.initial is not None else env.latest
     baseline = float(initial.throughput)
     curve = [baseline]
-    best = -np.inf
+    best, best_reads = baseline, [int(v) for v in initial.node_reads]
     while env.agents:
         observations, *_ = env.step(policy.act(observations))
         if env.step_count % frequency == 0:
             tau = float(env.latest.throughput)
             curve.append(tau)
-            best = max(best, tau)
-    return Episode(seed=seed, baseline=baseline, last=float(env.latest.throughput),
-                   best=float(best if np.isfinite(best) else baseline),
-                   last_node_reads=[int(v) for v in env.latest.node_reads],
+            if tau > best:
+                best, best_reads = tau, [int(v) for v in env.latest.node_reads]
+    return Episode(seed=seed, baseline=baseline, last=float(env.latest.throughput), best=best,
+                   last_node_reads=[int(v) for v in env.latest.node_reads], best_node_reads=best_reads,
                    baseline_source=str(initial.source), curve=curve)
 
 

@@ -65,6 +65,8 @@ def test_json_sets_ours_beside_the_thesis_for_every_table(run: tuple[subprocess.
     for t in rv["tables"].values():
         assert sum(t["ours"]["reads_pct"]) == pytest.approx(100.0)
         assert sum(t["thesis"]["reads_pct"]) == pytest.approx(100.0, abs=0.01)
+    # The best measurement counts the baseline too: no episode reads below it.
+    assert all(e["thr_delta_pct"] >= 0 and e["thr_delta_pct"] >= e["thr_delta_last_pct"] for e in rv["per_episode"])
     variants = rv["delete_mask_variants"]
     assert set(variants) == {"replicas", "mdde"} and all(v["episodes"] == 3 for v in variants.values())
     assert doc["config"]["edge_cases"]["fragment_numbering_applied"] == "thesis"

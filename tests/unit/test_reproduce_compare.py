@@ -54,20 +54,24 @@ def test_thr_delta_is_the_change_against_the_first_step_baseline() -> None:
         thr_delta_pct(0.0, 10.0)
 
 
-def _episode(seed: int, last: float, reads: list[int], best: float | None = None) -> Episode:
-    return Episode(seed=seed, baseline=100.0, last=last, best=best if best is not None else last,
-                   last_node_reads=reads, baseline_source="simulated")
+def _episode(seed: int, best: float, reads: list[int], last: float | None = None,
+             last_reads: list[int] | None = None) -> Episode:
+    return Episode(seed=seed, baseline=100.0, last=last if last is not None else best, best=best,
+                   last_node_reads=last_reads or reads, best_node_reads=reads, baseline_source="simulated")
 
 
-def test_agent_tables_average_each_share_and_pick_best_and_worst_episodes_by_thr_delta() -> None:
-    eps = [_episode(0, 240.0, [25, 25, 25, 25]), _episode(1, 250.0, [30, 20, 25, 25], best=260.0),
+def test_agent_tables_read_each_episodes_best_measurement_and_keep_the_last_beside_it() -> None:
+    eps = [_episode(0, 240.0, [25, 25, 25, 25]), _episode(1, 250.0, [30, 20, 25, 25], last=230.0,
+                                                         last_reads=[10, 10, 10, 70]),
            _episode(2, 200.0, [10, 10, 10, 70])]
     t = agent_tables(eps)
     assert t["average"]["thr_delta_pct"] == pytest.approx((140 + 150 + 100) / 3)
+    assert t["average"]["thr_delta_last_pct"] == pytest.approx((140 + 130 + 100) / 3)
     assert t["average"]["reads_pct"] == pytest.approx([65 / 3, 55 / 3, 20.0, 40.0])
     assert sum(t["average"]["reads_pct"]) == pytest.approx(100.0)
     assert (t["best"]["episode"], t["best"]["thr_delta_pct"], t["best"]["reads_pct"]) == (1, 150.0, [30, 20, 25, 25])
-    assert t["best"]["thr_delta_max_pct"] == pytest.approx(160.0)
+    assert t["best"]["thr_delta_last_pct"] == pytest.approx(130.0)
+    assert eps[1].last_reads_pct == [10, 10, 10, 70]
     assert (t["worst"]["episode"], t["worst"]["thr_delta_pct"]) == (2, 100.0)
     with pytest.raises(ValueError):
         agent_tables([])
@@ -98,7 +102,7 @@ def test_targets_carry_the_why_given_and_explain_a_missing_numbering() -> None:
 
 def test_thr_delta_evidence_names_the_estimators_ceiling() -> None:
     rv = {"estimator_ceiling_pct": 34.5,
-          "tables": {"average": {"ours": {"thr_delta_pct": 21.8, "thr_delta_max_pct": 33.1,
+          "tables": {"average": {"ours": {"thr_delta_pct": 21.8, "thr_delta_last_pct": 33.1,
                                           "reads_pct": [25, 25, 25, 25]}}}}
     found = {t["id"]: t for t in targets(None, rv, {}, True)}
     why = found["table-5.12-thr-delta"]["why"]
