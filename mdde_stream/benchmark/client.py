@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mdde_stream.benchmark.outcome import BenchmarkOutcome
-from mdde_stream.bus.app import follow_from_end
+from mdde_stream.bus.app import ReplyTimeout, RequestReply
 from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
-from mdde_stream.events import BenchmarkRequested, BenchmarkResult, EventDecodeError, RecordLayout, decode_event
+from mdde_stream.events import BenchmarkRequested, BenchmarkResult, RecordLayout
 from mdde_stream.workloads import WorkloadSpec
 
 logger = logging.getLogger(__name__)
@@ -64,10 +64,8 @@ class RealBenchmark:
         self.tasks = tasks
         self.timeout_s = timeout_s
         self.last_result: BenchmarkResult | None = None
-        self._producer = bus.producer()
-        self._consumer = follow_from_end(
-            bus, settings.topic(BenchmarkResult.TOPIC), f"mdde-benchmark-client-{os.getpid()}-{time.time_ns()}"
-        )
+        self._round_trip: RequestReply[BenchmarkResult] = RequestReply(
+            bus, settings, BenchmarkResult, lambda r: r.request_id, "mdde-benchmark-client")
 
     def request(self, allocation: Mapping[str, Sequence[str]], seed: int = 0, run_id: str = "benchmark",
                 episode: int = 0, step: int = 0) -> BenchmarkRequested:
@@ -80,23 +78,16 @@ class RealBenchmark:
             data_nodes=self.data_nodes, node_rates=self.node_rates,
             fragment_records=self.fragment_records, key_prefix=self.key_prefix, record_layout=self.record_layout,
         )
-        self._producer.produce(self.settings.topic(event.TOPIC), event.to_bytes(), key=event.key)
-        self._producer.flush()
+        self._round_trip.send([event])
         return event
 
     def wait(self, request: BenchmarkRequested) -> BenchmarkResult:
         """The result for ``request``; raises :class:`BenchmarkTimeout` naming what to check."""
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            for record in self._consumer.poll(min(0.5, max(0.01, deadline - time.monotonic()))):
-                try:
-                    result = decode_event(record.value, (BenchmarkResult,))
-                except EventDecodeError as exc:
-                    logger.warning("ignoring undecodable record on %s: %s", record.topic, exc.reason)
-                    continue
-                if result.request_id == request.request_id:  # type: ignore[attr-defined]
-                    return result  # type: ignore[return-value]
-        raise BenchmarkTimeout(
+        try:
+            return self._round_trip.wait([request.request_id], self.timeout_s)[0]
+        except ReplyTimeout:
+            pass
+        raise BenchmarkTimeout(  # outside the except: the reply timeout is not the cause to show
             f"no {self.settings.topic(BenchmarkResult.TOPIC)} result for request {request.request_id} "
             f"(run {request.run_id}, step {request.step}) within {self.timeout_s:.0f} s: are the benchmark "
             f"workers and the aggregator running, and is {self.settings.topic('dead-letter')} empty?"
@@ -113,10 +104,7 @@ class RealBenchmark:
         return BenchmarkOutcome.from_mapping(result.model_dump(), self.node_ids, self.fragment_ids)
 
     def close(self) -> None:
-        try:
-            self._producer.close()
-        finally:
-            self._consumer.close()
+        self._round_trip.close()
 
     def __enter__(self) -> "RealBenchmark":
         return self

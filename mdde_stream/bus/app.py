@@ -58,8 +58,9 @@ class EventProducer:
     def topic_for(self, event: Event) -> str:
         return self.settings.topic(type(event).TOPIC)
 
-    def send(self, event: Event, topic: str | None = None) -> None:
-        self._producer.produce(topic or self.topic_for(event), event.to_bytes(), key=event.key)
+    def send(self, event: Event, topic: str | None = None, partition: int | None = None) -> None:
+        """Send ``event`` to its topic (or ``topic``), keyed by its run; ``partition`` overrides the key."""
+        self._producer.produce(topic or self.topic_for(event), event.to_bytes(), key=event.key, partition=partition)
 
     def send_all(self, events: Iterable[Event]) -> None:
         for event in events:
