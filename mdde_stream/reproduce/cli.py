@@ -47,13 +47,18 @@ def check_writable(out: Path) -> None:
         raise ValueError(f"--out {out}: not writable ({exc.strerror or exc})") from None
 
 
-def run_reproduce(cfg: "ReproduceConfig", settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
+def run_reproduce(cfg: ReproduceConfig, settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
     """Run everything, write the files, return the results document."""
     from mdde_stream.edge_cases_cli import throughput_svg
     from mdde_stream.reproduce.report import write_all
     from mdde_stream.reproduce.results import edge_case_results, random_valid_results, targets, variant_summary
     from mdde_stream.reproduce.runner import (
-        benchmark_timing, config_document, delete_masks, estimator_timing, run_edge, run_random_valid,
+        benchmark_timing,
+        config_document,
+        delete_masks,
+        estimator_timing,
+        run_edge,
+        run_random_valid,
     )
 
     out = Path(cfg.out)

@@ -15,8 +15,15 @@ import numpy as np
 
 from mdde_stream.reproduce import thesis
 from mdde_stream.reproduce.compare import (
-    Episode, Target, agent_tables, estimate_gap, mean_abs_share_difference, reads_target, share_difference,
-    share_target, thr_delta_target,
+    Episode,
+    Target,
+    agent_tables,
+    estimate_gap,
+    mean_abs_share_difference,
+    reads_target,
+    share_difference,
+    share_target,
+    thr_delta_target,
 )
 
 SHARE_LIMITS: dict[str, float] = {"5.1": 2.0, "5.2": 2.0, "5.3": 8.0, "5.4": 5.0}

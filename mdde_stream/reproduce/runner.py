@@ -120,7 +120,7 @@ class _RunCounter(logging.Handler):
         self.on_run = on_run
 
     def emit(self, record: logging.LogRecord) -> None:
-        if " run " in record.getMessage() and record.args:
+        if " run " in record.getMessage() and isinstance(record.args, tuple) and record.args:
             self.on_run(str(record.args[0]))
 
 

@@ -7,8 +7,17 @@ import math
 import pytest
 
 from mdde_stream.reproduce.compare import (
-    Episode, agent_tables, estimate_gap, mean_abs_share_difference, reads_target, relative_difference_pct,
-    share_difference, share_target, shares_pct, thr_delta_pct, thr_delta_target,
+    Episode,
+    agent_tables,
+    estimate_gap,
+    mean_abs_share_difference,
+    reads_target,
+    relative_difference_pct,
+    share_difference,
+    share_target,
+    shares_pct,
+    thr_delta_pct,
+    thr_delta_target,
 )
 from mdde_stream.reproduce.results import targets
 from mdde_stream.reproduce.runner import accepted_options
