@@ -243,7 +243,6 @@ class BenchmarkRequested(Event):
     seed: NonNegInt = 0
     tasks: int = Field(default=8, ge=1, le=MAX_BENCHMARK_TASKS)
     allocation: dict[str, list[str]] = Field(default_factory=dict)
-    data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL (default: MDDE_DATA_NODES in node order)")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves (default: MDDE_BENCHMARK_NODE_RATES)")
     fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
     key_prefix: str = Field(default="user", description="record key prefix on the data nodes")
@@ -269,7 +268,6 @@ class BenchmarkTask(Event):
     clients: int = Field(ge=1, le=10_000)
     seed: NonNegInt
     allocation: dict[str, list[str]]
-    data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves; absent = unpaced")
     fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
     key_prefix: str = Field(default="user", description="record key prefix on the data nodes")

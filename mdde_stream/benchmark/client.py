@@ -46,7 +46,6 @@ class RealBenchmark:
         spec: WorkloadSpec,
         *,
         workload: str | None = None,
-        data_nodes: Mapping[str, str] | None = None,
         node_rates: Mapping[str, float] | None = None,
         fragment_records: Mapping[str, tuple[int, int]] | None = None,
         key_prefix: str = "user",
@@ -58,7 +57,6 @@ class RealBenchmark:
         self.node_ids, self.fragment_ids = list(node_ids), list(fragment_ids)
         self.spec = spec
         self.workload = workload or spec.distribution.value
-        self.data_nodes = dict(data_nodes or {})
         self.node_rates = dict(node_rates or {})
         self.fragment_records = dict(fragment_records or {})
         self.key_prefix = key_prefix
@@ -77,7 +75,7 @@ class RealBenchmark:
             record_count=self.spec.record_count, operation_count=self.spec.operation_count,
             clients=self.spec.clients, seed=seed, tasks=self.tasks,
             allocation={node: list(allocation.get(node, [])) for node in self.node_ids},
-            data_nodes=self.data_nodes, node_rates=self.node_rates,
+            node_rates=self.node_rates,
             fragment_records=self.fragment_records, key_prefix=self.key_prefix, record_layout=self.record_layout,
         )
         self._round_trip.send([event])

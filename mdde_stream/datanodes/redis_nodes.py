@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import redis
 
-from mdde_stream.config import Settings
+from mdde_stream.config import Settings, redact_url
 from mdde_stream.datanodes.generator import RecordSpec, generate_records
 from mdde_stream.errors import MddeError
 from mdde_stream.events import ActionKind
@@ -42,7 +42,7 @@ class DataNodes:
             try:
                 client.ping()
             except redis.RedisError as exc:
-                raise DataNodeError(f"cannot reach data node {node} at {url}: {exc}") from exc
+                raise DataNodeError(f"cannot reach data node {node} at {redact_url(url)}: {exc}") from exc
             self.clients[node] = client
 
     @classmethod

@@ -372,7 +372,8 @@ class MddeParallelEnv(ParallelEnv):
         alloc = self._allocation
         event = EpisodeStarted(
             run_id=self.run_id, episode=self.episode, step=0, seed=self._seed,
-            config=self.config.model_dump(mode="json"), agents=list(self.possible_agents),
+            # Placement (bus and state URLs, which may hold credentials) stays off the bus: replay sets its own.
+            config=self.config.model_dump(mode="json", exclude={"bus", "state"}), agents=list(self.possible_agents),
             node_ids=list(self.node_ids), fragment_ids=list(self.fragment_ids),
             allocation={n: [self.fragment_ids[f] for f in np.flatnonzero(row)] for n, row in zip(self.node_ids, alloc)},
             baseline_throughput=float(m.throughput),

@@ -56,7 +56,7 @@ class BenchmarkWorker(LoopService):
         self.retries = retries
         self.poll_timeout_s = poll_timeout_s
         self.connect(bus, settings, group_id, [settings.topic(BenchmarkTask.TOPIC)], (BenchmarkTask,))
-        self.executor = TaskExecutor(self.worker_id, clients)
+        self.executor = TaskExecutor(self.worker_id, clients, node_urls=settings.data_node_urls)
         self.tasks_done = 0
 
     def started(self) -> str:
