@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 logger = logging.getLogger(__name__)
 console = Console()
@@ -50,13 +51,23 @@ def replay_command(
     new_run_id: str = typer.Option(None, "--new-run-id", help="Run id for --speed (default: <run>-replay-<id>)."),
     skip_corrupt: bool = typer.Option(False, "--skip-corrupt", help="Skip corrupt events instead of stopping."),
 ) -> None:
-    """Replay recorded episodes: --verify, --export DIR, --reindex, --speed X (or, with none, list them)."""
+    """Replay recorded episodes: --verify, --export DIR, --reindex, --speed X (with none of these, list the
+    selected episodes; with no selection either, list the runs on the bus)."""
     from mdde_stream.bus import open_bus
     from mdde_stream.config import get_settings
     from mdde_stream.replay.exceptions import ReplayError
     from mdde_stream.replay.recording import group_episodes
     from mdde_stream.replay.selection import REPLAY_TOPICS, Selection, read_selection
 
+    nothing_selected = run is None and from_offset is None and to_offset is None and since is None and until is None
+    actions = verify or export is not None or reindex_ or speed is not None
+    if nothing_selected and not actions:
+        _list_runs(bus_url)
+        return
+    if reindex_:
+        from mdde_stream.cli_checks import require_extra
+
+        require_extra("elasticsearch", "telemetry", "--reindex")
     try:
         selection = Selection(
             run_id=run, episode=episode, from_offset=from_offset, to_offset=to_offset,
@@ -64,7 +75,7 @@ def replay_command(
             topics=tuple(topic) if topic else REPLAY_TOPICS, partition=partition,
         )
     except ValueError as exc:
-        console.print(f"[red]invalid selection:[/red] {exc}")
+        console.print(f"invalid selection: {exc}", style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
     if speed is not None and not speed > 0:
         console.print(f"[red]--speed must be > 0, got {speed}[/red]")
@@ -98,17 +109,46 @@ def replay_command(
             if reindex_:
                 from mdde_stream.replay.reindex import reindex
 
-                console.print(f"[green]{reindex([e for ep in episodes for e in ep.events], es_url, settings)}[/green]")
+                done = reindex([e for ep in episodes for e in ep.events], es_url, settings)
+                console.print(str(done), style="green", markup=False, highlight=False)
             if speed is not None:
                 from mdde_stream.replay.reemit import reemit
 
                 events = [e for ep in episodes for e in ep.events]
                 console.print(f"[green]{reemit(bus, events, new_run_id, speed)}[/green]")
     except ReplayError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(str(exc), style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_RECORDING) from None
     if diverged:
         raise typer.Exit(EXIT_DIVERGED)
+
+
+def _list_runs(bus_url: str | None) -> None:
+    """No selection: the runs on the bus with their episodes, and how to select one."""
+    from mdde_stream.bus import open_bus
+    from mdde_stream.config import get_settings
+    from mdde_stream.replay.exceptions import ReplayError
+    from mdde_stream.replay.runs import recorded_runs
+
+    settings = get_settings()
+    try:
+        with open_bus(bus_url, settings=settings) as bus:
+            runs = recorded_runs(bus, settings)
+            where = bus.url
+    except ReplayError as exc:
+        console.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(EXIT_RECORDING) from None
+    if not runs:
+        console.print(f"no recorded run on {where}", markup=False, highlight=False)
+        return
+    table = Table("run", "episodes", "count", "first started (UTC)", "last started (UTC)", title=f"runs on {where}")
+    for r in runs.values():
+        table.add_row(r.run_id, r.describe_episodes(), str(len(r.episodes)),
+                      r.first.strftime("%Y-%m-%d %H:%M:%S") if r.first else "",
+                      r.last.strftime("%Y-%m-%d %H:%M:%S") if r.last else "")
+    console.print(table)
+    console.print("select one with --run RUN [--episode E], then --verify, --export DIR, --reindex or --speed X",
+                  markup=False, highlight=False)
 
 
 def _verify(episodes: list, settings: object) -> bool:
