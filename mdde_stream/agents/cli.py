@@ -258,11 +258,15 @@ def actor(
     frequency: int = _FREQ,
 ) -> None:
     """Run one actor: step an environment with the latest policy, push transitions to Redis."""
+    require_extra("torch", "learn", "actor")
+    known_workload(workload)
+    _check_benchmark(benchmark)
+    redis_url = reachable_redis(_redis_url(redis), "--redis")
     from mdde_stream.agents.actor import ActorConfig, run_actor
 
     env_options = _env_options(nodes, fragments, workload, benchmark, episode_steps, storage_importance,
                                do_nothing_worth, frequency)
-    stats = run_actor(ActorConfig(redis_url=_redis_url(redis), prefix=prefix, capacity=capacity, env=env_options,
+    stats = run_actor(ActorConfig(redis_url=redis_url, prefix=prefix, capacity=capacity, env=env_options,
                                   actor_id=actor_id, seed=seed, max_steps=max_steps))
     console.print(f"actor {stats.actor_id}: {stats.steps} steps, {stats.episodes} episodes, "
                   f"{stats.steps_per_second:.0f} steps/s, policy v{stats.policy_version}")
@@ -285,7 +289,12 @@ def evaluate(
 
     specs = [s.strip() for s in policies.split(",") if s.strip()]
     if not specs:
-        raise typer.BadParameter("--policies is empty")
+        fail("--policies is empty")
+    if any(spec.startswith("maddpg:") for spec in specs):
+        require_extra("torch", "learn", "evaluate with a maddpg: policy")
+    known_workload(workload)
+    _check_benchmark(benchmark)
+    writable_dir(out, "--out")
     env_options = _env_options(nodes, fragments, workload, benchmark, episode_steps, storage_importance,
                                do_nothing_worth, frequency)
     if not as_json:
@@ -293,8 +302,7 @@ def evaluate(
     try:
         results = run_evaluation(specs, episodes, env_options, seed)
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]evaluation failed:[/red] {exc}")
-        raise typer.Exit(2) from None
+        fail(f"--policies: {exc}")
     paths = write_outputs(results, out, env_options)
     if as_json:
         print(paths[0].read_text())

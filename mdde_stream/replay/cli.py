@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mdde_stream.cli_checks import fail, require_extra
+
 logger = logging.getLogger(__name__)
 console = Console()
 
@@ -27,8 +29,7 @@ def _when(value: str | None, option: str) -> datetime | None:
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
-        console.print(f"[red]{option} {value!r} is not an ISO time (e.g. 2024-05-01T12:00:00Z)[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"{option} {value!r} is not an ISO time (e.g. 2024-05-01T12:00:00Z)")
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
@@ -65,8 +66,6 @@ def replay_command(
         _list_runs(bus_url)
         return
     if reindex_:
-        from mdde_stream.cli_checks import require_extra
-
         require_extra("elasticsearch", "telemetry", "--reindex")
     try:
         selection = Selection(
@@ -75,14 +74,11 @@ def replay_command(
             topics=tuple(topic) if topic else REPLAY_TOPICS, partition=partition,
         )
     except ValueError as exc:
-        console.print(f"invalid selection: {exc}", style="red", markup=False, highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"invalid selection: {exc}")
     if speed is not None and not speed > 0:
-        console.print(f"[red]--speed must be > 0, got {speed}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"--speed must be > 0, got {speed}")
     if fmt not in (None, "minari", "npz"):
-        console.print(f"[red]--format must be minari or npz, got {fmt!r}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"--format must be minari or npz, got {fmt!r}")
 
     settings = get_settings()
     diverged = False
@@ -117,8 +113,7 @@ def replay_command(
                 events = [e for ep in episodes for e in ep.events]
                 console.print(f"[green]{reemit(bus, events, new_run_id, speed)}[/green]")
     except ReplayError as exc:
-        console.print(str(exc), style="red", markup=False, highlight=False)
-        raise typer.Exit(EXIT_RECORDING) from None
+        fail(str(exc), EXIT_RECORDING)
     if diverged:
         raise typer.Exit(EXIT_DIVERGED)
 
@@ -136,8 +131,7 @@ def _list_runs(bus_url: str | None) -> None:
             runs = recorded_runs(bus, settings)
             where = bus.url
     except ReplayError as exc:
-        console.print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(EXIT_RECORDING) from None
+        fail(str(exc), EXIT_RECORDING)
     if not runs:
         console.print(f"no recorded run on {where}", markup=False, highlight=False)
         return
