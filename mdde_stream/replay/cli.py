@@ -60,7 +60,8 @@ def replay_command(
     from mdde_stream.replay.recording import group_episodes
     from mdde_stream.replay.selection import REPLAY_TOPICS, Selection, read_selection
 
-    nothing_selected = run is None and from_offset is None and to_offset is None and since is None and until is None
+    nothing_selected = all(v is None for v in (run, episode, from_offset, to_offset, since, until, partition)) \
+        and not topic
     actions = verify or export is not None or reindex_ or speed is not None
     if nothing_selected and not actions:
         _list_runs(bus_url)
