@@ -83,3 +83,12 @@ def known_workload(name: str, option: str = "--workload") -> str:
     except ValueError as exc:
         fail(f"{option}: {exc}")
     return name
+
+
+def reachable_state() -> None:
+    """The registry Redis of ``MDDE_STATE`` (when one is configured) answers, checked before setup."""
+    from mdde_stream.config import get_settings
+
+    url = get_settings().state
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        reachable_redis(url, "MDDE_STATE")

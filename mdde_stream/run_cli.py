@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mdde_stream.cli_checks import fail, known_workload
+from mdde_stream.cli_checks import fail, known_workload, reachable_state
 from mdde_stream.env.config import default_of, describe
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def run(
     from mdde_stream.runner import run_episodes
 
     known_workload(workload)
+    reachable_state()
 
     options = dict(nodes=nodes, fragments=fragments, max_steps=steps, seed=seed, benchmark=benchmark,
                    workload=workload, benchmark_frequency=frequency, operations=operations,

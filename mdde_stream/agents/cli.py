@@ -15,7 +15,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from mdde_stream.cli_checks import fail, known_workload, positive, reachable_redis, require_extra, writable_dir
+from mdde_stream.cli_checks import (
+    fail, known_workload, positive, reachable_redis, reachable_state, require_extra, writable_dir,
+)
 from mdde_stream.env.config import default_of
 
 logger = logging.getLogger(__name__)
@@ -74,7 +76,8 @@ def _refuse_run_id(run_id: str, append: bool) -> int:
         with open_bus(settings=settings) as bus:
             found = recorded_runs(bus, settings, run_id=run_id).get(run_id)
     except (BusError, ReplayError) as exc:
-        fail(f"--run-id {run_id}: cannot check the bus ({settings.bus or 'embedded'}) for it: {exc}")
+        fail(f"MDDE_BUS {settings.bus or '(embedded)'}: the bus is not reachable, so run id {run_id} cannot be "
+             f"checked or recorded ({exc})")
     if found is None:
         return 0
     if not append:
@@ -157,6 +160,7 @@ def train(
         console.print(f"WARNING: {message} (--smoke): the checkpoint will be an UNTRAINED network",
                       style="bold red", markup=False, highlight=False)
     writable_dir(out, "--out")
+    reachable_state()
     redis_url = reachable_redis(_redis_url(redis), "--redis") if actors or external_actors else None
     if run_id is not None and not re.fullmatch(RUN_ID_PATTERN, run_id):
         fail(f"--run-id {run_id!r} must match {RUN_ID_PATTERN}")
@@ -261,6 +265,7 @@ def actor(
     require_extra("torch", "learn", "actor")
     known_workload(workload)
     _check_benchmark(benchmark)
+    reachable_state()
     redis_url = reachable_redis(_redis_url(redis), "--redis")
     from mdde_stream.agents.actor import ActorConfig, run_actor
 

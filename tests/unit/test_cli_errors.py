@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 
-def mdde(*args: str, tmp_path: Path, preamble: str = "") -> subprocess.CompletedProcess[str]:
+def mdde(*args: str, tmp_path: Path, preamble: str = "", **settings: str) -> subprocess.CompletedProcess[str]:
     """``python -m mdde_stream ARGS`` (with ``preamble`` run first), on an embedded data dir."""
-    env = {**os.environ, "MDDE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    env = {**os.environ, "MDDE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", **settings}
     code = f"{preamble}\nimport runpy, sys\nsys.argv = ['mdde-stream', *{list(args)!r}]\n" \
            "runpy.run_module('mdde_stream', run_name='__main__')"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
@@ -104,3 +104,23 @@ def test_help_of_train_names_the_new_options(tmp_path: Path) -> None:
     assert result.returncode == 0
     for option in ("--checkpoint-every", "--run-id", "--append", "--smoke", "--tensorboard"):
         assert option in result.stdout
+
+
+TRAIN_SMALL = ("--steps", "20", "--episode-steps", "20", "--learning-starts", "5", "--nodes", "2", "--fragments", "4")
+
+
+@pytest.mark.parametrize("args", [("run", "--episodes", "1", "--steps", "5", "--no-report"),
+                                  ("train", *TRAIN_SMALL, "--out", "{tmp}/ckpt"),
+                                  ("actor", "--prefix", "p", "--redis", "redis://127.0.0.1:1/0")])
+def test_unreachable_registry_redis_is_named(args: tuple[str, ...], tmp_path: Path) -> None:
+    """Nothing listens on port 1: the setting is named before any environment is built."""
+    args = tuple(a.replace("{tmp}", str(tmp_path)) for a in args)
+    result = mdde(*args, tmp_path=tmp_path, MDDE_STATE="redis://127.0.0.1:1/0")
+    assert_usage_error(result, "MDDE_STATE", "127.0.0.1:1")
+
+
+def test_unreachable_bus_is_named_before_training(tmp_path: Path) -> None:
+    result = mdde("train", *TRAIN_SMALL, "--out", str(tmp_path / "ckpt"), tmp_path=tmp_path,
+                  MDDE_BUS="kafka://127.0.0.1:1", MDDE_STATE="")
+    assert_usage_error(result, "MDDE_BUS", "not reachable")
+    assert not (tmp_path / "ckpt" / "model.safetensors").exists()
