@@ -26,7 +26,14 @@ import typer
 from mdde_stream.cli_checks import writable_dir
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.edge_cases import (
-    CASE_WORKLOADS, FRAGMENT_COUNT, NODE_COUNT, RealBench, run_case, simulated_bench, summarize, workload_for,
+    CASE_WORKLOADS,
+    FRAGMENT_COUNT,
+    NODE_COUNT,
+    RealBench,
+    run_case,
+    simulated_bench,
+    summarize,
+    workload_for,
 )
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mdde_stream.errors import MddeError
+
 
 def new_event_id() -> str:
     """128 random bits as hex, like a uuid4 but a few times cheaper (the stage makes ~10 per step)."""
@@ -397,7 +399,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-class EventDecodeError(ValueError):
+class EventDecodeError(MddeError, ValueError):
     """Raised when bytes from the bus are not a valid event; ``reason`` goes to the dead letter."""
 
     def __init__(self, reason: str, error_type: str) -> None:

@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 
 from mdde_stream.cli_checks import (
-    fail, known_workload, positive, reachable_redis, reachable_state, require_extra, writable_dir,
+    fail,
+    known_workload,
+    positive,
+    reachable_redis,
+    reachable_state,
+    require_extra,
+    writable_dir,
 )
 from mdde_stream.env.config import default_of
 
@@ -127,8 +133,8 @@ def train(
     from mdde_stream.agents.checkpoint import save_checkpoint
     from mdde_stream.agents.maddpg import MaddpgConfig
     from mdde_stream.agents.progress import TrainingProgress
-    from mdde_stream.agents.tensorboard import TensorBoardSink, tensorboard_available
     from mdde_stream.agents.telemetry import fan_out
+    from mdde_stream.agents.tensorboard import TensorBoardSink, tensorboard_available
     from mdde_stream.env.config import new_run_id
     from mdde_stream.events import RUN_ID_PATTERN
 

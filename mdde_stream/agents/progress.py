@@ -31,7 +31,7 @@ class TrainingProgress:
         self.latest: dict[str, float] = {}
         self.episodes = 0
 
-    def __enter__(self) -> "TrainingProgress":
+    def __enter__(self) -> TrainingProgress:
         self._progress.start()
         return self
 

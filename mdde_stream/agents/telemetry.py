@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from mdde_stream.bus import Bus, open_bus
 from mdde_stream.bus.app import EventProducer
@@ -57,14 +57,17 @@ class TelemetrySink:
             if self._owns_bus:
                 self._bus.close()
 
-    def __enter__(self) -> "TelemetrySink":
+    def __enter__(self) -> TelemetrySink:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def fan_out(*sinks: Callable[[int, int, dict[str, float]], None] | None) -> Callable[[int, int, dict[str, float]], None]:
+Sink = Callable[[int, int, dict[str, float]], None]  # (env step, episode, metrics), like maddpg.Emit
+
+
+def fan_out(*sinks: Sink | None) -> Sink:
     """One emit callback feeding every given sink (the bus, TensorBoard, the progress bar) in order."""
     chosen = [s for s in sinks if s is not None]
 

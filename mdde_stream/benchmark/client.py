@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from mdde_stream.benchmark.errors import BenchmarkError
 from mdde_stream.benchmark.outcome import BenchmarkOutcome
 from mdde_stream.bus.app import ReplyTimeout, RequestReply
 from mdde_stream.bus.base import Bus
@@ -29,7 +30,7 @@ from mdde_stream.workloads import WorkloadSpec
 logger = logging.getLogger(__name__)
 
 
-class BenchmarkTimeout(TimeoutError):
+class BenchmarkTimeout(BenchmarkError, TimeoutError):
     """No result arrived in time: the workers or the aggregator are not running (or a task failed)."""
 
 

@@ -40,6 +40,7 @@ from mdde_stream.benchmark.capacity import (
     parse_rates,
     service_time_us,
 )
+from mdde_stream.benchmark.errors import BenchmarkError
 from mdde_stream.benchmark.locator import NoReplicaError, ReplicaLocator
 from mdde_stream.benchmark.pipeline import NodeConnection, NodeIOError, NodePlan, bulk, closed_loop, encode_command
 from mdde_stream.config import Settings
@@ -52,11 +53,11 @@ from mdde_stream.workloads import PRESETS, WorkloadSpec, generate_keys
 logger = logging.getLogger(__name__)
 
 
-class PlanError(ValueError):
+class PlanError(BenchmarkError, ValueError):
     """A benchmark request that cannot be turned into tasks (names the missing or bad field)."""
 
 
-class TaskError(RuntimeError):
+class TaskError(BenchmarkError, RuntimeError):
     """A task that could not be executed (unreachable node, missing replica, bad layout)."""
 
 

@@ -16,13 +16,14 @@ import redis
 
 from mdde_stream.config import Settings
 from mdde_stream.datanodes.generator import RecordSpec, generate_records
+from mdde_stream.errors import MddeError
 from mdde_stream.events import ActionKind
 from mdde_stream.registry.codes import Move
 
 logger = logging.getLogger(__name__)
 
 
-class DataNodeError(RuntimeError):
+class DataNodeError(MddeError, RuntimeError):
     """A data node is unreachable or does not hold what the allocation says it must."""
 
 

@@ -84,7 +84,8 @@ class MddeParallelEnv(ParallelEnv):
 
         # Validate the workload before opening anything, so a typo leaves no connection behind.
         self._spec = workload_spec(cfg.workload, cfg.records, cfg.operations, cfg.clients)
-        needs_bus = cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
+        needs_bus = (cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
+                     or (cfg.benchmark == "estimate" and cfg.baseline == "real"))
         self._bus: Bus | None = open_bus(settings=self.settings) if needs_bus else None
         if self._bus is not None:
             ensure_topics(self._bus, self.settings)

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -30,7 +30,7 @@ def _when(value: str | None, option: str) -> datetime | None:
         ts = datetime.fromisoformat(value)
     except ValueError:
         fail(f"{option} {value!r} is not an ISO time (e.g. 2024-05-01T12:00:00Z)")
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def replay_command(

@@ -70,7 +70,7 @@ def dashboards_validate(
     path: Path = typer.Option(None, "--file", help="ndjson to check (default: dashboards/mdde.ndjson)."),
 ) -> None:
     """Check references, data views and that every panel field is aggregatable in the index templates."""
-    from mdde_stream.telemetry.dashboards import DEFAULT_PATH, load_ndjson, render_ndjson, validate
+    from mdde_stream.telemetry.dashboards import DEFAULT_PATH, render_ndjson, validate
 
     path = path or DEFAULT_PATH
     problems = validate(_saved_objects(path))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,7 @@ def render_report(run_id: str, events: list[Event]) -> str:
         sections.append(f"<h2 id='{name}'>{escape(title)}</h2><div class='grid'>{body}</div>")
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary_rows(run_id, events, docs))
     nav = " · ".join(f"<a href='#{n}'>{escape(t)}</a>" for n, t in DASHBOARDS.items())
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return _PAGE.format(
         run=escape(run_id), nav=nav, rows=rows, sections="".join(sections), generated=generated, css=_CSS, js=_JS
     )
