@@ -23,6 +23,7 @@ from typing import Any
 
 import typer
 
+from mdde_stream.cli_checks import writable_dir
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.edge_cases import (
     CASE_WORKLOADS,
@@ -299,6 +300,7 @@ def edge_cases_command(
                                   help="fragmenter: 'thesis' (blocks on w0, w2, w3, w1, as Table 5.3 shows) | 'node'"),
 ) -> None:
     """Reproduce the thesis's starving and greedy edge cases (§5.2) and write tables, plots and JSON."""
+    writable_dir(out, "--out")
     typer.echo(f"configuration: benchmark={benchmark} runs={runs} operations={operations} records={records} "
                f"clients={clients} seed={seed} cases={','.join(case)} grouping={grouping} numbering={numbering} "
                f"(stored in {out / 'edge_cases.json'})")
