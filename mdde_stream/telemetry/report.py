@@ -149,7 +149,7 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     tooltip = [alt.Tooltip("g:N", title=panel.group.label if panel.group else "series"),
                alt.Tooltip("x:" + ("Q" if numeric_x else "N"), title=panel.x.label),
                alt.Tooltip("v:Q", title=value_title(panel), format=value_fmt)]
-    base = alt.Chart(alt.Data(values=rows)).transform_filter("datum.e == episode")
+    base = alt.Chart(alt.NamedData(name="rows")).transform_filter("datum.e == episode")
     y_axis = alt.Axis(format=".0%", tickCount=5) if percent else alt.Axis(tickCount=5)
     groups = sorted({r["g"] for r in rows}, key=natural_key)
     coloured = panel.group is not None and panel.group.field in GROUP_COLOURED
@@ -183,6 +183,8 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
         chart = base.mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=1.8).encode(
             x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("v:Q", title=value_title(panel), axis=y_axis), color=colour, tooltip=tooltip)
+    if panel.chart == "heatmap":
+        height = max(height, 14 * len(groups))  # a readable label per row
     chart = chart.properties(width=width, height=height)
     if panel.split:
         splits = sorted({r["s"] for r in rows}, key=natural_key)
@@ -190,7 +192,9 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
                                             header=alt.Header(labelFontSize=11, labelFontWeight='bold')),
                             columns=2)
     chart = chart.add_params(alt.param(name="episode", value="all"))
-    return configure(chart).to_dict()
+    spec: dict[str, Any] = configure(chart).to_dict()  # validated without the rows: that is the slow part
+    spec["datasets"] = {"rows": rows}
+    return spec
 
 
 def render_panel(panel: Panel, docs: list[dict[str, Any]], specs: dict[str, Any]) -> str:
