@@ -178,7 +178,7 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
         chart = base.mark_area(line=False, interpolate="step-after").encode(
             x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("v:Q", title=value_title(panel), stack="zero", scale=alt.Scale(domain=[0, 1]), axis=y_axis),
-            color=colour, order=alt.Order("g:N"), tooltip=tooltip)
+            color=colour, tooltip=tooltip)
     else:
         chart = base.mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=1.8).encode(
             x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1)),
@@ -321,7 +321,12 @@ _JS = """
     }
     document.body.setAttribute('data-episode', episode);
   }
-  select.addEventListener('change', show);
+  var linked = /episode=([^&]+)/.exec(location.hash);  // report.html#episode=3 opens on episode 3
+  if (linked && select.querySelector('option[value="' + linked[1] + '"]')) { select.value = linked[1]; }
+  select.addEventListener('change', function () {
+    try { history.replaceState(null, '', '#episode=' + select.value); } catch (e) { /* file: may refuse */ }
+    show();
+  });
   await show();
   var status = document.getElementById('report-status');
   status.setAttribute('data-charts', String(views.length));
