@@ -111,7 +111,7 @@ EMPTY_REASON = {
                "writes them; this run used the estimator or the simulated benchmark.",
 }
 FIELD_WORDS = {"duration_s": "duration", "reads_per_s": "read rate", "throughput": "throughput τ"}
-WIDTH, HEIGHT = 470, 210
+WIDTH, HEIGHT = 440, 210
 
 
 def panel_rows(panel: Panel, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -153,7 +153,8 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     y_axis = alt.Axis(format=".0%", tickCount=5) if percent else alt.Axis(tickCount=5)
     groups = sorted({r["g"] for r in rows}, key=natural_key)
     coloured = panel.group is not None and panel.group.field in GROUP_COLOURED
-    legend = alt.Legend(title=panel.group.label if panel.group else None, orient="right")
+    legend = (alt.Legend(title=panel.group.label if panel.group else None, orient="right")
+              if len(groups) > 1 or coloured else None)  # one run's line needs no legend
     colour = alt.Color("g:N", scale=colour_scale(groups) if coloured else alt.Scale(scheme="tableau10"),
                        legend=legend, sort=groups)
     width, height = (WIDTH, HEIGHT) if not panel.split else (WIDTH // 2 - 30, HEIGHT // 2)
