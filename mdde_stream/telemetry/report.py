@@ -177,12 +177,12 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
             color=colour, tooltip=tooltip)
     elif panel.chart == "area_percent":
         chart = base.mark_area(line=False, interpolate="step-after").encode(
-            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1)),
+            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1), scale=alt.Scale(nice=False)),
             y=alt.Y("v:Q", title=value_title(panel), stack="zero", scale=alt.Scale(domain=[0, 1]), axis=y_axis),
             color=colour, tooltip=tooltip)
     else:
         chart = base.mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=1.8).encode(
-            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1)),
+            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1), scale=alt.Scale(nice=False)),
             y=alt.Y("v:Q", title=value_title(panel), axis=y_axis), color=colour, tooltip=tooltip)
     if panel.chart == "heatmap":
         height = max(height, 14 * len(groups))  # a readable label per row
