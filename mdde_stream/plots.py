@@ -28,6 +28,8 @@ FIXED = {
     "skip": "#9e9e9e", "conflict": "#ef6c00", "conflicting": "#ef6c00",
     # throughput sources
     "real": "#1a237e", "benchmark": "#1a237e", "simulated": "#6a3d9a", "estimate": "#e45756",
+    # summaries over episodes
+    "best": "#9ecae9", "avg": "#4c78a8", "worst": "#1f3b5c",
 }
 
 
@@ -117,3 +119,23 @@ def configure(chart: Any) -> Any:
     return chart.configure(**{k: v for k, v in CONFIG.items() if k in ("font",)}).configure_axis(
         **CONFIG["axis"]).configure_legend(**CONFIG["legend"]).configure_title(**CONFIG["title"]).configure_view(
         **CONFIG["view"])
+
+
+def grouped_bars_svg(title: str, categories: list[str], series: dict[str, list[float]], value_title: str,
+                     series_title: str = "", percent: bool = False) -> str:
+    """One group of bars per category, one bar per series, as SVG; ``percent`` takes fractions."""
+    for name, values in series.items():
+        if len(values) != len(categories):
+            raise ValueError(f"series {name!r} has {len(values)} values for {len(categories)} categories")
+    alt = altair()
+    rows = [{"category": c, "series": name, "value": float(v)}
+            for name, values in series.items() for c, v in zip(categories, values)]
+    chart = alt.Chart(alt.Data(values=rows)).mark_bar().encode(
+        x=alt.X("category:N", title=None, sort=list(categories), axis=alt.Axis(labelAngle=0, labelLimit=160)),
+        xOffset=alt.XOffset("series:N", sort=list(series)),
+        y=alt.Y("value:Q", title=value_title, axis=alt.Axis(format=".0%" if percent else ",~g", tickCount=6)),
+        color=alt.Color("series:N", sort=list(series), scale=colour_scale(series),
+                        legend=alt.Legend(title=series_title or None, orient="right")),
+        tooltip=["category:N", "series:N", alt.Tooltip("value:Q", format=".1%" if percent else ",.4~g")],
+    ).properties(width=max(320, 90 * len(categories) * max(1, len(series)) // 2), height=260, title=title)
+    return to_svg(configure(chart))
