@@ -132,9 +132,9 @@ def remote_latency(steps: int, service_poll_ms: float) -> None:
     import threading
     import uuid
 
-    from mdde_stream.services.registry import RegistryService, RunRegistries
     from mdde_stream.bus import open_bus
     from mdde_stream.bus.topics import ensure_topics
+    from mdde_stream.services.registry import RegistryService, RunRegistries
 
     bus_url = os.environ.get("MDDE_BUS", "") or "kafka://127.0.0.1:9092"
     state_url = os.environ.get("MDDE_STATE", "") or "redis://127.0.0.1:6379/0"

@@ -15,7 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mdde_stream.benchmark import DEFAULT_SERVICE_RATE, SimulatedBenchmark  # noqa: E402
-from mdde_stream.workloads import preset, generate_keys  # noqa: E402
+from mdde_stream.workloads import generate_keys, preset  # noqa: E402
 
 W, F = 4, 20
 

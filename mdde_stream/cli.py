@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import cast
 
 import typer
 from rich.console import Console
@@ -96,7 +97,7 @@ def topics_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
             return
         table = Table("topic", "partitions", "records", title=bus.url)
         for row in rows:
-            table.add_row(row["topic"], str(row["partitions"]), str(row["records"]))
+            table.add_row(str(row["topic"]), str(row["partitions"]), str(row["records"]))
         console.print(table)
 
 
@@ -123,12 +124,12 @@ def dead_letters(
             low, high = bus.watermarks(tp)
             reader.seek(tp, max(low, high - limit))
         total = sum(high - max(low, high - limit) for low, high in (bus.watermarks(tp) for tp in tps))
-        letters = []
+        letters: list[DeadLetter] = []
         while len(letters) < total:
             batch = reader.poll(2.0)
             if not batch:
                 break
-            letters.extend(decode_event(r.value, (DeadLetter,)) for r in batch)
+            letters.extend(cast(DeadLetter, decode_event(r.value, (DeadLetter,))) for r in batch)
         reader.close()
     letters = sorted(letters, key=lambda d: d.ts)[-limit:]
     if as_json:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -22,7 +22,7 @@ def new_event_id() -> str:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 NonNegInt = Annotated[int, Field(ge=0, le=2**63 - 1)]

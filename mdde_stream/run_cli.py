@@ -25,6 +25,8 @@ def run(
     policy: str = typer.Option("random-valid", "--policy", help="random-valid | do-nothing | starving | greedy."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of episode 0 (episode e uses seed + e)."),
     benchmark: str = typer.Option("estimate", "--benchmark", help="estimate | simulated | real."),
+    stage: str = typer.Option("local", "--stage", help="local (the registry in this process) | remote (the "
+                              "registry service applies the published actions: `mdde-stream service registry`)."),
     run_id: str = typer.Option(None, "--run-id", help="Run id (default: generated)."),
     nodes: int = typer.Option(4, "--nodes", min=2, help="Data nodes (one agent each)."),
     fragments: int = typer.Option(20, "--fragments", min=1, help="Fragments."),
@@ -53,7 +55,7 @@ def run(
     options = dict(nodes=nodes, fragments=fragments, max_steps=steps, seed=seed, benchmark=benchmark,
                    workload=workload, benchmark_frequency=frequency, operations=operations,
                    benchmark_timeout_s=benchmark_timeout, do_nothing_worth=do_nothing_worth,
-                   storage_importance=storage_importance, publish_events=True)
+                   storage_importance=storage_importance, publish_events=True, stage=stage)
     if run_id:
         options["run_id"] = run_id
     try:

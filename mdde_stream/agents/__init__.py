@@ -7,4 +7,4 @@ package stays cheap for code that only needs the evaluation of scripted baseline
 
 from __future__ import annotations
 
-__all__ = ["actor", "checkpoint", "cli", "distributed", "evaluate", "maddpg", "replay", "replay_redis", "telemetry"]
+__all__ = ["actor", "checkpoint", "cli", "distributed", "evaluate", "maddpg", "memory", "memory_redis", "telemetry"]

@@ -21,8 +21,8 @@ import torch
 
 from mdde_stream.agents.checkpoint import load_policy_bytes
 from mdde_stream.agents.maddpg import Maddpg, joint, random_valid
-from mdde_stream.agents.replay import Transition, make_transition
-from mdde_stream.agents.replay_redis import PolicyChannel, RedisReplay
+from mdde_stream.agents.memory import Transition, make_transition
+from mdde_stream.agents.memory_redis import PolicyChannel, RedisReplay
 
 logger = logging.getLogger(__name__)
 

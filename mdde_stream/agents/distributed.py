@@ -22,7 +22,7 @@ import torch
 from mdde_stream.agents.actor import ActorConfig, run_actor
 from mdde_stream.agents.checkpoint import policy_bytes
 from mdde_stream.agents.maddpg import Emit, Maddpg, MaddpgConfig, build_for_env
-from mdde_stream.agents.replay_redis import PolicyChannel, RedisReplay
+from mdde_stream.agents.memory_redis import PolicyChannel, RedisReplay
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdde_stream.agents.replay import Batch, LocalReplay, ReplayMemory, make_transition
+from mdde_stream.agents.memory import Batch, LocalReplay, ReplayMemory, make_transition
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,13 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from mdde_stream.benchmark.outcome import BenchmarkOutcome
-from mdde_stream.bus.app import follow_from_end
+from mdde_stream.bus.app import ReplyTimeout, RequestReply
 from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
-from mdde_stream.events import BenchmarkRequested, BenchmarkResult, EventDecodeError, RecordLayout, decode_event
+from mdde_stream.events import BenchmarkRequested, BenchmarkResult, RecordLayout
 from mdde_stream.workloads import WorkloadSpec
 
 logger = logging.getLogger(__name__)
@@ -64,10 +65,8 @@ class RealBenchmark:
         self.tasks = tasks
         self.timeout_s = timeout_s
         self.last_result: BenchmarkResult | None = None
-        self._producer = bus.producer()
-        self._consumer = follow_from_end(
-            bus, settings.topic(BenchmarkResult.TOPIC), f"mdde-benchmark-client-{os.getpid()}-{time.time_ns()}"
-        )
+        self._round_trip: RequestReply[BenchmarkResult] = RequestReply(
+            bus, settings, BenchmarkResult, lambda r: r.request_id, "mdde-benchmark-client")
 
     def request(self, allocation: Mapping[str, Sequence[str]], seed: int = 0, run_id: str = "benchmark",
                 episode: int = 0, step: int = 0) -> BenchmarkRequested:
@@ -80,23 +79,16 @@ class RealBenchmark:
             data_nodes=self.data_nodes, node_rates=self.node_rates,
             fragment_records=self.fragment_records, key_prefix=self.key_prefix, record_layout=self.record_layout,
         )
-        self._producer.produce(self.settings.topic(event.TOPIC), event.to_bytes(), key=event.key)
-        self._producer.flush()
+        self._round_trip.send([event])
         return event
 
     def wait(self, request: BenchmarkRequested) -> BenchmarkResult:
         """The result for ``request``; raises :class:`BenchmarkTimeout` naming what to check."""
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            for record in self._consumer.poll(min(0.5, max(0.01, deadline - time.monotonic()))):
-                try:
-                    result = decode_event(record.value, (BenchmarkResult,))
-                except EventDecodeError as exc:
-                    logger.warning("ignoring undecodable record on %s: %s", record.topic, exc.reason)
-                    continue
-                if result.request_id == request.request_id:  # type: ignore[attr-defined]
-                    return result  # type: ignore[return-value]
-        raise BenchmarkTimeout(
+        try:
+            return self._round_trip.wait([request.request_id], self.timeout_s)[0]
+        except ReplyTimeout:
+            pass
+        raise BenchmarkTimeout(  # outside the except: the reply timeout is not the cause to show
             f"no {self.settings.topic(BenchmarkResult.TOPIC)} result for request {request.request_id} "
             f"(run {request.run_id}, step {request.step}) within {self.timeout_s:.0f} s: are the benchmark "
             f"workers and the aggregator running, and is {self.settings.topic('dead-letter')} empty?"
@@ -113,12 +105,9 @@ class RealBenchmark:
         return BenchmarkOutcome.from_mapping(result.model_dump(), self.node_ids, self.fragment_ids)
 
     def close(self) -> None:
-        try:
-            self._producer.close()
-        finally:
-            self._consumer.close()
+        self._round_trip.close()
 
-    def __enter__(self) -> "RealBenchmark":
+    def __enter__(self) -> RealBenchmark:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,7 +144,7 @@ class LocalServices:
         self._initial = workers
 
     def _spawn(self, module: str, args: list[str], name: str, cpus: str | None = None) -> subprocess.Popen[bytes]:
-        out = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -174,7 +163,7 @@ class LocalServices:
         self.workers.append(proc)
         return proc
 
-    def start(self) -> "LocalServices":
+    def start(self) -> LocalServices:
         self.aggregator = self._spawn("mdde_stream.services.benchmark_aggregator", ["--group", self.aggregator_group], "aggregator")
         for _ in range(self._initial):
             self.add_worker()
@@ -188,7 +177,7 @@ class LocalServices:
     def stop(self, timeout_s: float = 15.0) -> None:
         _terminate([p for p in [*self.workers, self.aggregator] if p is not None], timeout_s)
 
-    def __enter__(self) -> "LocalServices":
+    def __enter__(self) -> LocalServices:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -28,12 +28,17 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
 from mdde_stream.benchmark.capacity import (
-    CATCH_UP_S, PACED_BATCH_LUA, CapacityError, clock_key, parse_rates, service_time_us,
+    CATCH_UP_S,
+    PACED_BATCH_LUA,
+    CapacityError,
+    clock_key,
+    parse_rates,
+    service_time_us,
 )
 from mdde_stream.benchmark.locator import NoReplicaError, ReplicaLocator
 from mdde_stream.benchmark.pipeline import NodeConnection, NodeIOError, NodePlan, bulk, closed_loop, encode_command
@@ -263,7 +268,7 @@ class TaskExecutor:
                 service = service_time_us(task.node_rates.get(n, 0.0))
                 conn, sha = self._connection(task.data_nodes[n], service > 0)
                 plans.append(NodePlan(conn, service, sha, clock, round(CATCH_UP_S * 1e6)))
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
             t0 = time.perf_counter()
             loop = closed_loop(ReplicaLocator(layout.allocation), plans, keys_list, frags_list,
                                hgetall_cmds, clients, len(layout.fragment_ids),
@@ -272,7 +277,7 @@ class TaskExecutor:
             self.close()  # half-read replies make a connection useless; the retry reconnects
             raise TaskError(f"task {task.request_id}:{task.task_index}: {exc}") from exc
         duration = time.perf_counter() - t0
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
 
         counts, missing = loop.counts, loop.missing
         f_count = len(layout.fragment_ids)

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from mdde_stream.bus.base import (
     Bus,
@@ -58,8 +59,9 @@ class EventProducer:
     def topic_for(self, event: Event) -> str:
         return self.settings.topic(type(event).TOPIC)
 
-    def send(self, event: Event, topic: str | None = None) -> None:
-        self._producer.produce(topic or self.topic_for(event), event.to_bytes(), key=event.key)
+    def send(self, event: Event, topic: str | None = None, partition: int | None = None) -> None:
+        """Send ``event`` to its topic (or ``topic``), keyed by its run; ``partition`` overrides the key."""
+        self._producer.produce(topic or self.topic_for(event), event.to_bytes(), key=event.key, partition=partition)
 
     def send_all(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -72,7 +74,7 @@ class EventProducer:
         if self._owns_producer:
             self._producer.close()
 
-    def __enter__(self) -> "EventProducer":
+    def __enter__(self) -> EventProducer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -192,7 +194,7 @@ class EventConsumer(Generic[E]):
         finally:
             self.consumer.close()
 
-    def __enter__(self) -> "EventConsumer[E]":
+    def __enter__(self) -> EventConsumer[E]:
         return self
 
     def __exit__(self, *exc: object) -> None:

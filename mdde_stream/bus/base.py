@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import abc
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping, NamedTuple
+from typing import Literal, NamedTuple
 
 OffsetReset = Literal["earliest", "latest"]
 
@@ -85,7 +86,7 @@ class Producer(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> "Producer":
+    def __enter__(self) -> Producer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,7 +164,7 @@ class Consumer(abc.ABC):
             if tp in self.assignment():
                 self.seek(tp, offset)
 
-    def __enter__(self) -> "Consumer":
+    def __enter__(self) -> Consumer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -204,7 +205,7 @@ class Bus(abc.ABC):
     def close(self) -> None:
         """Release shared resources (connections); producers/consumers are closed by their owners."""
 
-    def __enter__(self) -> "Bus":
+    def __enter__(self) -> Bus:
         return self
 
     def __exit__(self, *exc: object) -> None:

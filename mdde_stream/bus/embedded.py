@@ -23,8 +23,8 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 from zlib import crc32
 
 from mdde_stream.bus.base import (
@@ -226,10 +226,10 @@ class EmbeddedBus(Bus):
                 (offset, tp.topic, tp.partition),
             )
 
-    def producer(self, batch_size: int = 2000, linger_ms: float = 50.0) -> "EmbeddedProducer":
+    def producer(self, batch_size: int = 2000, linger_ms: float = 50.0) -> EmbeddedProducer:
         return EmbeddedProducer(self.path, batch_size=batch_size, linger_ms=linger_ms)
 
-    def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest") -> "EmbeddedConsumer":
+    def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest") -> EmbeddedConsumer:
         return EmbeddedConsumer(self.path, group_id, offset_reset, self.settings.session_timeout_s)
 
     def close(self) -> None:
@@ -276,7 +276,7 @@ class EmbeddedProducer(Producer):
         buffer = self._buffer
         if not buffer:
             self._oldest = now
-        buffer.append((topic, partition, key, value, hdrs, int(now * 1000)))
+        buffer.append((topic, partition, key, value, hdrs, int(now * 1000)))  # type: ignore[arg-type]
         if len(buffer) >= self._batch_size or now - self._oldest >= self._linger_s:
             self._write()
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka import Consumer as _RawConsumer
@@ -141,11 +142,11 @@ class KafkaBus(Bus):
                         raise UnknownTopicError(f"no watermarks for {tp.topic}[{tp.partition}]: {exc}") from exc
                     time.sleep(0.1)
 
-    def producer(self, **config: Any) -> "KafkaProducer":
+    def producer(self, **config: Any) -> KafkaProducer:
         base = {"enable.idempotence": self.settings.kafka_idempotence, **self._security}
         return KafkaProducer(self.bootstrap, {**base, **self._overrides.get("producer", {}), **config})
 
-    def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest", **config: Any) -> "KafkaConsumer":
+    def consumer(self, group_id: str, offset_reset: OffsetReset = "earliest", **config: Any) -> KafkaConsumer:
         return KafkaConsumer(
             self.bootstrap,
             group_id,
@@ -319,10 +320,10 @@ class KafkaConsumer(Consumer):
                     raise BusError(f"fatal consumer error: {err.str()}")
                 logger.warning("consumer %s: %s", self.group_id, err.str())
                 continue
-            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            topic, partition, offset = str(m.topic()), int(m.partition() or 0), int(m.offset() or 0)
             headers = m.headers()
-            append(Record(topic, partition, offset, m.key(), m.value() or b"", m.timestamp()[1],
-                          tuple(headers) if headers else ()))
+            append(Record(topic, partition, offset, m.key(), m.value() or b"", m.timestamp()[1],  # type: ignore[arg-type]
+                          tuple(headers) if headers else ()))  # type: ignore[arg-type]
             ends[(topic, partition)] = offset + 1
         for (topic, partition), end in ends.items():
             self._positions[TopicPartition(topic, partition)] = end
@@ -343,7 +344,7 @@ class KafkaConsumer(Consumer):
 
     def _commit_offsets(self, offsets: Mapping[TopicPartition, int], asynchronous: bool) -> None:
         try:
-            self._c.commit(
+            self._c.commit(  # type: ignore[call-overload]
                 offsets=[_RawTP(tp.topic, tp.partition, off) for tp, off in offsets.items()],
                 asynchronous=asynchronous,
             )

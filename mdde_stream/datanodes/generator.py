@@ -8,8 +8,8 @@ key order is record order and a fragment is a contiguous key range.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class RecordSpec:
             raise ValueError(f"bad field lengths {self.field_length_min}..{self.field_length_max}")
 
     @classmethod
-    def preset(cls, name: str, **overrides: object) -> "RecordSpec":
+    def preset(cls, name: str, **overrides: object) -> RecordSpec:
         """``default`` (10 fields × 100 chars) or ``large`` (100 fields × 3,000 chars, YCSB's constant length)."""
         presets = {
             "default": cls(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import redis
@@ -45,7 +45,7 @@ class DataNodes:
             self.clients[node] = client
 
     @classmethod
-    def from_settings(cls, settings: Settings, node_ids: list[str], spec: RecordSpec | None = None) -> "DataNodes":
+    def from_settings(cls, settings: Settings, node_ids: list[str], spec: RecordSpec | None = None) -> DataNodes:
         urls = settings.data_node_urls
         if len(urls) < len(node_ids):
             raise DataNodeError(f"{len(node_ids)} nodes need {len(node_ids)} MDDE_DATA_NODES URLs, got {len(urls)}")
@@ -77,7 +77,7 @@ class DataNodes:
                 pipe = client.pipeline(transaction=False)
                 pending: list[int] = []
                 for index, fields in generate_records(self.spec, start, end):
-                    pipe.hset(self.spec.key(index), mapping=fields)
+                    pipe.hset(self.spec.key(index), mapping=fields)  # type: ignore[arg-type]  # bytes values
                     pending.append(index)
                     if len(pending) >= self.batch_size:
                         written += self._check_inserts(node, pending, pipe.execute(), fc)

@@ -82,7 +82,7 @@ class EnvConfig(BaseModel):
         "answers in time; a step given up on is fenced off and never applied later")
 
     @model_validator(mode="after")
-    def _check(self) -> "EnvConfig":
+    def _check(self) -> EnvConfig:
         if self.fragments < self.nodes:
             raise ValueError(f"fragments ({self.fragments}) must be >= nodes ({self.nodes}): every node starts with one")
         if self.records < self.fragments:

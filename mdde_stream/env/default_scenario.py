@@ -104,7 +104,7 @@ class DefaultScenario(Scenario):
         self.source_of[o + f :] = np.repeat(np.arange(w), f)
         self._decoded = [[self._decode_uncached(a, n) for n in range(self.n_actions)] for a in range(w)]
 
-        self._action_space = spaces.Discrete(self.n_actions)
+        self._action_space: spaces.Discrete = spaces.Discrete(self.n_actions)
         self._observation_space = spaces.Dict(
             {
                 "observation": spaces.Box(0.0, 1.0, shape=(w, f, 3), dtype=np.float32),

@@ -90,11 +90,10 @@ class MddeParallelEnv(ParallelEnv):
             ensure_topics(self._bus, self.settings)
         self._producer = self._bus.producer() if (self._bus is not None and cfg.publish_events) else None
 
-        layout_options = dict(grouping=cfg.fragment_grouping, numbering=cfg.fragment_numbering,
-                              layout_seed=cfg.fragment_seed)
+        layout_options: dict[str, Any] = dict(grouping=cfg.fragment_grouping, numbering=cfg.fragment_numbering,
+                                              layout_seed=cfg.fragment_seed)
         if cfg.stage == "remote" and self._bus is not None:
-            # Attach to the state the registry service uses (or set it up): never wipe a live service's state.
-            # This run's own state under the service's root: runs never see each other's allocation.
+            # Attach to this run's state (or set it up): never wipe a live service's state. This run's own state under the service's root: runs never see each other's allocation.
             root = cfg.registry_prefix or SERVICE_REGISTRY_PREFIX
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
                                      prefix=run_prefix(root, self.run_id), reuse=True, **layout_options)
@@ -360,9 +359,9 @@ class MddeParallelEnv(ParallelEnv):
         })
         produce(self._topics[StepCompleted], summary.to_bytes(), key=key)
         if measurement is not None:
-            event = self._measurement_event(measurement, step)
-            if event is not None:
-                produce(self._topics[type(event)], event.to_bytes(), key=key)
+            measured = self._measurement_event(measurement, step)
+            if measured is not None:
+                produce(self.settings.topic(measured.TOPIC), measured.to_bytes(), key=key)
 
     def _record_start(self) -> None:
         """``EpisodeStarted``: what a replay needs to rebuild this episode from its recorded actions."""

@@ -26,7 +26,8 @@ class BenchmarkRewardScale(BaseParallelWrapper):
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[override]
         observations, infos = self.env.reset(seed=seed, options=options)
-        base = self.fixed or next(iter(infos.values()), {}).get("throughput") or 1.0
+        first: dict[str, Any] = next(iter(infos.values()), {})
+        base = self.fixed or first.get("throughput") or 1.0
         self.scale = 1.0 / float(base)
         return observations, infos
 

@@ -4,7 +4,7 @@ from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Code, Move, Verdict, validate
 from mdde_stream.registry.fragmenter import fragment_layout
 from mdde_stream.registry.memory import MemoryStore
-from mdde_stream.registry.service import (
+from mdde_stream.registry.registry import (
     SERVICE_REGISTRY_PREFIX,
     Registry,
     attach_registry,

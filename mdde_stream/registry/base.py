@@ -13,7 +13,7 @@ from the physical matrix back to the snapshot, touching only the cells that diff
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class AllocationStore(abc.ABC):
         """Validate and apply one action atomically; a repeated ``event_id`` returns its first verdict."""
 
     def apply_many(
-        self, actions: "Sequence[tuple[str, ActionKind, str | None, str | None, str | None]]"
+        self, actions: Sequence[tuple[str, ActionKind, str | None, str | None, str | None]]
     ) -> list[Verdict]:
         """Apply ``(event_id, kind, fragment, source, target)`` tuples one by one, in order."""
         return [self.apply(*a) for a in actions]

@@ -7,9 +7,9 @@ line (see ``redis_store.py``); the contract suite checks the two agree on every 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Callable
 
 from mdde_stream.events import ActionKind
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Sequence
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import redis
@@ -136,9 +137,10 @@ class RedisStore(AllocationStore):
         raw = self.r.hmget(self.key("meta"), ["nodes", "fragments", "records"])
         if raw[0] is None:
             raise StoreError(f"registry state {self.prefix!r} at {self.url} is not set up")
-        self._nodes = json.loads(raw[0])
-        self._frags = json.loads(raw[1])
-        self._records = {f: (int(a), int(b)) for f, (a, b) in json.loads(raw[2]).items()}
+        nodes, frags, records = (cast(bytes, r) for r in raw)
+        self._nodes = json.loads(nodes)
+        self._frags = json.loads(frags)
+        self._records = {f: (int(a), int(b)) for f, (a, b) in json.loads(records).items()}
 
     def _require(self) -> None:
         if not self._nodes:
@@ -197,7 +199,7 @@ class RedisStore(AllocationStore):
         raw = self.r.get(self.key(name))
         if raw is None:
             raise StoreError(f"registry state {self.prefix!r} has no {name!r} matrix")
-        return _unpack(raw, len(self._nodes), len(self._frags))
+        return _unpack(cast(bytes, raw), len(self._nodes), len(self._frags))
 
     def matrix(self) -> np.ndarray:
         return self._bits("alloc")

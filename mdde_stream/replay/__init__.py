@@ -18,8 +18,8 @@ from mdde_stream.replay.selection import (
     REPLAY_TOPICS,
     CorruptEvent,
     RecordedEvent,
-    Selection,
     SelectedEvents,
+    Selection,
     read_selection,
 )
 

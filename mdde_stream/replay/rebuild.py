@@ -135,7 +135,7 @@ class EpisodeRebuild:
     def close(self) -> None:
         self.env.close()
 
-    def __enter__(self) -> "EpisodeRebuild":
+    def __enter__(self) -> EpisodeRebuild:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mdde_stream.bus.base import Bus
 from mdde_stream.events import Event, new_event_id
@@ -69,7 +69,7 @@ def reemit(
 
     t0 = ordered[0].event.ts
     span = (ordered[-1].event.ts - t0).total_seconds()
-    start_wall = datetime.now(timezone.utc)
+    start_wall = datetime.now(UTC)
     start = time.monotonic()
     last_flush = start
     with bus.producer() as producer:

@@ -65,7 +65,8 @@ def reindex(
         raise ReplayError(str(exc)) from None
     try:
         ensure_templates(es, prefix)
-        stored, errors = helpers.bulk(es, actions, chunk_size=2000, raise_on_error=False, max_retries=3)
+        stored, result = helpers.bulk(es, actions, chunk_size=2000, raise_on_error=False, max_retries=3)
+        errors = result if isinstance(result, list) else []
         if errors:
             raise ReplayError(f"Elasticsearch at {url} rejected {len(errors)} of {len(actions)} documents; "
                               f"first: {errors[0]}")

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mdde_stream.bus.base import Bus, BusError, Record, TopicPartition, UnknownTopicError
 from mdde_stream.config import Settings, get_settings
@@ -57,7 +57,7 @@ REQUIRED_TOPICS: tuple[str, ...] = (EpisodeStarted.TOPIC, ActionSubmitted.TOPIC,
 
 def _ms(ts: datetime) -> int:
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return int(ts.timestamp() * 1000)
 
 

@@ -18,14 +18,14 @@ aggregator instance, so several aggregators can split the runs.)
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import logging
 import sys
 import zlib
+from collections.abc import Callable
 
 from mdde_stream.benchmark.real import Aggregator, PlanError, plan_tasks
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
-from mdde_stream.bus.base import Bus, BusError, Record, TopicPartition
+from mdde_stream.bus.base import Bus, BusError, Record
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkRequested, BenchmarkTask, Event
 from mdde_stream.services.runtime import LoopService, ServiceArgumentParser, serve
@@ -55,9 +55,8 @@ class AggregatorService(LoopService):
         self.aggregator = Aggregator()
         self.task_topic = settings.topic(BenchmarkTask.TOPIC)
         self._task_partitions: int | None = None
-        # Offsets of access logs whose request is still incomplete: the commit floor per partition.
+        # Records of access logs whose request is still incomplete: the commit floor.
         self._held: dict[str, list[Record]] = {}
-        self._positions: dict[TopicPartition, int] = {}
         self.results = 0
         self.planned = 0
 
@@ -76,16 +75,21 @@ class AggregatorService(LoopService):
         batch = self.consumer.poll(self.poll_timeout_s, 500)
         if not batch and self.consumer.dead_lettered == dead_before:
             return 0
-        for delivery in batch:
-            tp = delivery.record.tp
-            self._positions[tp] = max(self._positions.get(tp, 0), delivery.record.offset + 1)
-            if isinstance(delivery.event, BenchmarkRequested):
-                self._plan(delivery)
-            else:
-                self._aggregate(delivery)  # type: ignore[arg-type]
+        self.handle_each(batch, self._handle)
         self.producer.flush()
-        self._commit()
+        # Never commit from the first log of a still-incomplete request on: a crash must bring it back.
+        self.consumer.commit_below(record for records in self._held.values() for record in records)
         return len(batch)
+
+    def _handle(self, delivery: Delivery[Event]) -> None:
+        if isinstance(delivery.event, BenchmarkRequested):
+            self._plan(delivery)
+        else:
+            self._aggregate(delivery)  # type: ignore[arg-type]
+
+    def rewound(self) -> None:
+        # Their logs come again; the aggregator keeps what it counted (by task), so nothing counts twice.
+        self._held.clear()
 
     def _plan(self, delivery: Delivery[Event]) -> None:
         request = delivery.event
@@ -97,10 +101,8 @@ class AggregatorService(LoopService):
             return
         partitions = self._partitions()
         base = zlib.crc32(request.request_id.encode())
-        for task in tasks:
-            self.producer.raw.produce(
-                self.task_topic, task.to_bytes(), key=task.key, partition=(base + task.task_index) % partitions
-            )
+        for task in tasks:  # spread over the partitions, so that every worker gets a share
+            self.producer.send(task, topic=self.task_topic, partition=(base + task.task_index) % partitions)
         self.planned += 1
         logger.info("request %s (run %s step %d): %d reads as %d tasks", request.request_id, request.run_id,
                     request.step, request.operation_count, len(tasks))
@@ -130,27 +132,6 @@ class AggregatorService(LoopService):
         logger.info("request %s complete: %d reads in %.3fs = %.0f reads/s by %d workers (missing %d)",
                     result.request_id, result.operations, result.duration_s, result.throughput,
                     result.workers, result.missing)
-
-    def _commit(self) -> None:
-        """Commit what was polled, but never from the first log of a still-incomplete request on."""
-        try:
-            if not self._held:
-                self.consumer.commit()  # everything polled, dead-lettered records included
-                self._positions.clear()
-                return
-            floor: dict[TopicPartition, int] = {}
-            for records in self._held.values():
-                for record in records:
-                    floor[record.tp] = min(floor.get(record.tp, record.offset), record.offset)
-            safe = [
-                Record(tp.topic, tp.partition, min(position, floor.get(tp, position)) - 1, None, b"", 0)
-                for tp, position in self._positions.items()
-                if min(position, floor.get(tp, position)) > 0
-            ]
-            if safe:
-                self.consumer.consumer.commit(safe)
-        except BusError as exc:
-            logger.warning("commit failed (%s); uncommitted events will be handled again", exc)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,12 +18,12 @@ worker executes it again from the start. A task that cannot run (bad layout, unr
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import logging
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 
 from mdde_stream.benchmark.real import TaskError, TaskExecutor
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer

@@ -11,9 +11,9 @@ Sequence per poll: estimate every request -> produce results (and dead letters) 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import logging
 import sys
+from collections.abc import Callable
 
 from pydantic import ValidationError
 

@@ -45,7 +45,7 @@ class IndexerService(LoopService):
 
     name = "indexer"
 
-    def __init__(self, indexer: "Indexer") -> None:
+    def __init__(self, indexer: Indexer) -> None:
         super().__init__()
         self.indexer = indexer
         self.consumer = indexer.consumer

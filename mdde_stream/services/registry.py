@@ -28,12 +28,13 @@ benchmark — by moving the data to the run's allocation (:meth:`Registry.sync_d
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import logging
 import sys
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import Bus, Record
@@ -41,7 +42,14 @@ from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, attach_registry, run_prefix
 from mdde_stream.registry.codes import Code, Verdict, reject
-from mdde_stream.services.runtime import INFRASTRUCTURE_ERRORS, LoopService, ServiceArgumentParser, positive_float, positive_int, serve
+from mdde_stream.services.runtime import (
+    INFRASTRUCTURE_ERRORS,
+    LoopService,
+    ServiceArgumentParser,
+    positive_float,
+    positive_int,
+    serve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,12 +156,12 @@ class RegistryService(LoopService):
         for d in batch:
             a = d.event
             if isinstance(a, ShuffleRequested):
-                shuffles.append(d)  # type: ignore[arg-type]
+                shuffles.append(cast(Delivery[ShuffleRequested], d))
                 continue
             if a.in_process:  # applied by the stage's own registry; recorded for replay only
                 continue
             step = self.pending.setdefault((a.run_id, a.episode, a.step), PendingStep(a.step_size, now))
-            step.actions.setdefault(a.event_id, d)
+            step.actions.setdefault(a.event_id, cast(Delivery[ActionSubmitted], d))
         ready = [
             key for key, s in self.pending.items() if s.complete() or now - s.first_seen > self.step_timeout_s
         ]
@@ -184,15 +192,15 @@ class RegistryService(LoopService):
                 raise
             except Exception as exc:  # noqa: BLE001 - the boundary: this step's actions, not the service
                 logger.exception("step %s/%d/%d could not be applied", *key)
-                for d in step.actions.values():
-                    self.consumer.dead_letter(d.record, f"{type(exc).__name__}: {exc}", "processing-error")
+                for failed in step.actions.values():
+                    self.consumer.dead_letter(failed.record, f"{type(exc).__name__}: {exc}", "processing-error")
                 continue
             self.producer.send_all(results)
             self._recent.append((time.monotonic(), [d.record for d in step.actions.values()]))
             self.steps_applied += 1
             self.actions_applied += len(actions)
-        for d in shuffles:  # after the steps: a stage asks only once its step was answered
-            self.producer.send(self._shuffle(d.event))
+        for request in shuffles:  # after the steps: a stage asks only once its step was answered
+            self.producer.send(self._shuffle(request.event))
         self.producer.flush()
         self._commit()
         return len(ready)
@@ -203,8 +211,8 @@ class RegistryService(LoopService):
         if dead_letter == "unknown-run":
             self.unknown_runs += 1
         now = utc_now()
-        for d in step.actions.values():
-            a = d.event
+        for pending in step.actions.values():
+            a = pending.event
             self.producer.send(ActionResult(
                 event_id=f"{a.event_id}-result", run_id=a.run_id, episode=a.episode, step=a.step, ts=now,
                 action_event_id=a.event_id, agent=a.agent, agent_index=a.agent_index,
@@ -212,7 +220,7 @@ class RegistryService(LoopService):
                 message=verdict.message,
             ))
             if dead_letter:
-                self.consumer.dead_letter(d.record, verdict.message, dead_letter)
+                self.consumer.dead_letter(pending.record, verdict.message, dead_letter)
 
     def _shuffle(self, request: ShuffleRequested) -> ShuffleCompleted:
         moves, error = 0, None

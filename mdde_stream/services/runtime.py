@@ -17,7 +17,8 @@ import argparse
 import logging
 import signal
 import threading
-from typing import Any, Callable, Iterable, NoReturn, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, Protocol
 
 from mdde_stream.bus import Bus, open_bus
 from mdde_stream.bus.app import Delivery, EventConsumer

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mdde_stream.config import Settings, get_settings
-from mdde_stream.stack.manager import start_stack, stack_env, stack_status, stop_stack
+from mdde_stream.stack.manager import stack_env, stack_status, start_stack, stop_stack
 from mdde_stream.stack.process import StackError
 
 logger = logging.getLogger(__name__)

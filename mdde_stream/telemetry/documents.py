@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from mdde_stream.events import (
@@ -78,7 +78,7 @@ class EpisodeBaselines:
 
 
 def _common(event: Event) -> dict[str, Any]:
-    ts = event.ts.astimezone(timezone.utc) if event.ts.tzinfo else event.ts.replace(tzinfo=timezone.utc)
+    ts = event.ts.astimezone(UTC) if event.ts.tzinfo else event.ts.replace(tzinfo=UTC)
     return {
         "@timestamp": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "event_id": event.event_id,

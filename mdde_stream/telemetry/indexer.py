@@ -128,7 +128,7 @@ class Indexer:
         finally:
             self._dlq.close()
 
-    def __enter__(self) -> "Indexer":
+    def __enter__(self) -> Indexer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -242,7 +242,7 @@ class Indexer:
             {"range": {"step": {"lt": step}}}, {"exists": {"field": "throughput"}},
         ]}}
         res = self.es.search(index=f"{self.prefix}-steps-*", query=query, size=1, sort=[{"step": {"order": "asc", "unmapped_type": "integer"}}],
-                             _source=["throughput"], ignore_unavailable=True, allow_no_indices=True)
+                             source={"includes": ["throughput"]}, ignore_unavailable=True, allow_no_indices=True)
         hits = res["hits"]["hits"]
         return float(hits[0]["_source"]["throughput"]) if hits else None
 

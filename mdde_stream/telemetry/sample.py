@@ -9,7 +9,7 @@ their invariants matter here.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mdde_stream.events import (
@@ -44,7 +44,7 @@ def sample_run(
     nodes = [f"n{i}" for i in range(agents)]
     names = [f"agent{i}" for i in range(agents)]
     frags = [f"f{j}" for j in range(fragments)]
-    clock = start or datetime.now(timezone.utc)
+    clock = start or datetime.now(UTC)
     events: list[Event] = []
     for episode in range(episodes):
         alloc = {n: {f for j, f in enumerate(frags) if j % agents == i} for i, n in enumerate(nodes)}
@@ -114,7 +114,7 @@ def sample_run(
     return events
 
 
-def publish(events: list[Event], bus: "Bus", settings: "Settings") -> None:
+def publish(events: list[Event], bus: Bus, settings: Settings) -> None:
     """Send events to their topics (creating the project's topics first) and wait until stored."""
     from mdde_stream.bus.app import EventProducer
     from mdde_stream.bus.topics import ensure_topics

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mdde_stream.config import Settings
@@ -136,7 +136,7 @@ def ensure_day_indices(es: Any, prefix: str, now: datetime | None = None) -> lis
     """
     from elasticsearch import BadRequestError  # the telemetry extra; mappings alone need no client
 
-    today = (now or datetime.now(timezone.utc)).date()
+    today = (now or datetime.now(UTC)).date()
     wanted = [day_index(prefix, kind, day) for day in (today, today + timedelta(days=1)) for kind in KINDS]
     existing = set(es.indices.get(index=",".join(wanted), ignore_unavailable=True, allow_no_indices=True))
     created = []
@@ -191,7 +191,7 @@ def apply_retention(es: Any, prefix: str, days: int, today: date | None = None) 
     """Delete dated indices whose day is more than ``days`` days before ``today``; returns their names."""
     if days < 1:
         raise ValueError(f"retention must keep at least 1 day, got {days}")
-    cutoff = (today or datetime.now(timezone.utc).date()) - timedelta(days=days)
+    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=days)
     old = sorted(name for name, day in dated_indices(es, prefix).items() if day < cutoff)
     for name in old:
         es.options(ignore_status=404).indices.delete(index=name)

@@ -7,9 +7,9 @@ fails the test, it is never skipped). Every Kafka test uses its own uuid topic p
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -126,7 +126,7 @@ def test_select_by_time_range_and_by_offsets(backend: tuple[Bus, Settings]) -> N
     bus, settings = backend
     first = record_episodes(settings, episodes=1, steps=5, seed=1).run_id
     time.sleep(1.1)  # record timestamps have millisecond resolution; keep the runs well apart
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     time.sleep(0.05)
     second = record_episodes(settings, episodes=1, steps=5, seed=2).run_id
     by_time = read_episodes(bus, Selection(since=since), settings)

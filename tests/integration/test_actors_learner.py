@@ -13,7 +13,7 @@ pytest.importorskip("torch", reason="the `learn` extra (torch, safetensors) is n
 
 from mdde_stream.agents.distributed import train_distributed  # noqa: E402
 from mdde_stream.agents.maddpg import MaddpgConfig  # noqa: E402
-from mdde_stream.agents.replay_redis import PolicyChannel, RedisReplay  # noqa: E402
+from mdde_stream.agents.memory_redis import PolicyChannel, RedisReplay  # noqa: E402
 from tests.conftest import require_redis  # noqa: E402
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -187,10 +188,10 @@ def test_aggregator_drops_duplicate_logs_and_dead_letters_bad_requests(stack: St
     with stack.services(0, "agg") as services, stack.benchmark(10) as bench:
         wait_for_group(stack.bus, services.aggregator_group, 1)
         now = time.time()
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         def log(task: int, node: str, reads: int, worker: str) -> AccessLog:
-            t = datetime.fromtimestamp(now, timezone.utc)
+            t = datetime.fromtimestamp(now, UTC)
             return AccessLog(run_id="dup", request_id="dup-1", task_index=task, task_count=2, worker_id=worker,
                              reads={node: {"f0": reads}}, operations=reads, started_at=t, finished_at=t,
                              duration_s=0.0)

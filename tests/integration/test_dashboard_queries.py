@@ -4,8 +4,8 @@ and the same numbers the HTML report computes in memory (both views must tell th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -14,7 +14,13 @@ from mdde_stream.telemetry.documents import documents_by_kind
 from mdde_stream.telemetry.panels import PANELS
 from mdde_stream.telemetry.report import evaluate
 from mdde_stream.telemetry.sample import publish, sample_run
-from tests.integration.telemetry_fixtures import RunningIndexer, TelemetryEnv, expected_documents, telemetry_env, wait_for
+from tests.integration.telemetry_fixtures import (
+    RunningIndexer,
+    TelemetryEnv,
+    expected_documents,
+    telemetry_env,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -114,7 +114,7 @@ def test_remote_stage_has_the_registry_service_move_the_data(tmp_path: Path) -> 
             check = DataNodes.from_settings(settings, env.node_ids, RecordSpec.preset("default", record_count=records))
             ranges = env._stage.registry.store.fragment_records()
             policy = make_policy("greedy", 0)
-            for episode in range(2):
+            for _episode in range(2):
                 obs, _ = env.reset(seed=5)
                 snapshot = np.asarray(env.allocation).copy()
                 # the baseline measured the snapshot: the service put the data back after the reset

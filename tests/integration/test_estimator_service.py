@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mdde_stream.services.estimator import EstimatorService
 from mdde_stream.bus import TopicPartition, open_bus
 from mdde_stream.bus.topics import ensure_topics
 from mdde_stream.config import Settings
 from mdde_stream.estimator import estimate_mapping
 from mdde_stream.events import DeadLetter, EstimateRequested, EstimatorResult, decode_event
+from mdde_stream.services.estimator import EstimatorService
 from tests.conftest import require_kafka
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ import sys
 import threading
 import time
 import uuid
-from datetime import date, datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -66,7 +66,7 @@ def test_documents_appear_within_two_seconds(env: TelemetryEnv) -> None:
             producer.produce(env.settings.topic("steps"), event.to_bytes(), key=event.key)
             producer.flush()
             query = {"term": {"event_id": event.event_id}}
-            wait_for(lambda: env.count(query=query) == 3, 10, f"step {step} to be searchable", interval_s=0.05)
+            wait_for(lambda query=query: env.count(query=query) == 3, 10, f"step {step} to be searchable", interval_s=0.05)
             latencies.append(time.monotonic() - t0)
     print(f"produce -> searchable latency: max {max(latencies):.2f} s, all {[round(x, 2) for x in latencies]}")
     assert max(latencies) < 2.0, latencies
@@ -74,7 +74,7 @@ def test_documents_appear_within_two_seconds(env: TelemetryEnv) -> None:
 
 def test_replay_does_not_duplicate_and_rejects_go_to_dead_letters(env: TelemetryEnv) -> None:
     events = sample_run("replay", episodes=2, steps=5, seed=3)
-    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    old = datetime(2020, 1, 1, tzinfo=UTC)
     rejected = Telemetry(run_id="replay", ts=old, source="learner", metrics={"loss": 0.5})
     ensure_templates(env.es, env.prefix)
     # A conflicting mapping on that day's index makes Elasticsearch refuse the document for real.
@@ -122,7 +122,7 @@ def test_retention_deletes_only_old_dated_indices(env: TelemetryEnv) -> None:
 
 def test_day_indices_exist_before_their_first_event(env: TelemetryEnv) -> None:
     ensure_templates(env.es, env.prefix)
-    now = datetime(2030, 12, 31, 23, 30, tzinfo=timezone.utc)
+    now = datetime(2030, 12, 31, 23, 30, tzinfo=UTC)
     created = ensure_day_indices(env.es, env.prefix, now=now)
     days = (date(2030, 12, 31), date(2031, 1, 1))
     assert sorted(created) == sorted(day_index(env.prefix, kind, day) for kind in KINDS for day in days)

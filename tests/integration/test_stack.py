@@ -158,7 +158,7 @@ def test_kafka_does_not_create_topics_automatically(kafka_bootstrap: str) -> Non
 
 
 def _index_docs(index: str, count: int) -> Iterator[dict[str, Any]]:
-    base = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     for i in range(count):
         yield {
             "_index": index,

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from mdde_stream.services.estimator import answer
 from mdde_stream.benchmark.capacity import (
-    DEFAULT_NODE_RATE, CapacityError, capacity_bound, parse_rates, service_time_us,
+    DEFAULT_NODE_RATE,
+    CapacityError,
+    capacity_bound,
+    parse_rates,
+    service_time_us,
 )
 from mdde_stream.benchmark.real import (
-    Aggregator, PlanError, TaskLayout, combine, plan_tasks, task_keys,
+    Aggregator,
+    PlanError,
+    TaskLayout,
+    combine,
+    plan_tasks,
+    task_keys,
 )
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkRequested, EstimateRequested
 from mdde_stream.registry import fragment_layout
 from mdde_stream.registry.fragmenter import record_layout
+from mdde_stream.services.estimator import answer
 from mdde_stream.workloads import Distribution, WorkloadSpec, generate_keys
 
 URLS = [f"redis://127.0.0.1:{6380 + i}/0" for i in range(4)]
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _settings(**kw: object) -> Settings:

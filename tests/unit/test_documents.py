@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from mdde_stream.telemetry.documents import KINDS, EpisodeBaselines, documents_b
 from mdde_stream.telemetry.sample import sample_run
 from mdde_stream.telemetry.templates import COMMON, FIELDS, field_type, index_template, mapping
 
-TS = datetime(2024, 3, 5, 23, 59, 59, 500000, tzinfo=timezone.utc)
+TS = datetime(2024, 3, 5, 23, 59, 59, 500000, tzinfo=UTC)
 
 
 def _step(**kw: object) -> StepCompleted:

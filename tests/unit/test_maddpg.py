@@ -18,7 +18,7 @@ from mdde_stream.agents.checkpoint import (  # noqa: E402
     save_checkpoint,
 )
 from mdde_stream.agents.maddpg import Maddpg, MaddpgConfig, joint, masked, random_valid, thesis_hidden, train  # noqa: E402
-from mdde_stream.agents.replay import LocalReplay, make_transition, stack  # noqa: E402
+from mdde_stream.agents.memory import LocalReplay, make_transition, stack  # noqa: E402
 from mdde_stream.config import Settings  # noqa: E402
 
 SMALL_ENV = dict(nodes=2, fragments=4, records=400, max_steps=40, publish_events=False, workload="latest",

@@ -8,7 +8,8 @@ ascending agent order against the state the earlier agents left, each with an ``
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,7 @@ SERVICE_REGISTRY_PREFIX = "mdde:registry"
 class Registry:
     """Allocation state (``store``) plus, optionally, the data nodes its moves act on."""
 
-    def __init__(self, store: AllocationStore, data_nodes: "DataNodes | None" = None) -> None:
+    def __init__(self, store: AllocationStore, data_nodes: DataNodes | None = None) -> None:
         self.store = store
         self.data_nodes = data_nodes
         self._live = isinstance(store, MemoryStore)  # its matrix() is already a cheap live view
@@ -258,7 +259,7 @@ def open_store(settings: Settings, prefix: str = SERVICE_REGISTRY_PREFIX) -> All
 
 def open_data_nodes(
     settings: Settings, node_count: int, fragment_count: int, record_count: int, shape: str = "default"
-) -> "DataNodes | None":
+) -> DataNodes | None:
     """The configured data nodes (``MDDE_DATA_NODES``) in node order, or None without any."""
     if not settings.data_node_urls:
         return None
@@ -273,7 +274,7 @@ def open_registry(
     node_count: int = 4,
     fragment_count: int = 20,
     record_count: int = 10_000,
-    data_nodes: "DataNodes | None" = None,
+    data_nodes: DataNodes | None = None,
     *,
     prefix: str = SERVICE_REGISTRY_PREFIX,
     reuse: bool = False,
@@ -342,7 +343,7 @@ def attach_registry(settings: Settings, prefix: str, record_shape: str = "defaul
     return Registry(store, data_nodes)
 
 
-def _ensure_data(store: AllocationStore, data_nodes: "DataNodes") -> None:
+def _ensure_data(store: AllocationStore, data_nodes: DataNodes) -> None:
     """Load the records again when the data nodes do not hold what the attached state says they do
     (the state was set up by a stage without data nodes, or the nodes were flushed)."""
     nodes, frags, ranges = store.node_ids(), store.fragment_ids(), store.fragment_records()

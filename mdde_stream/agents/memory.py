@@ -8,7 +8,8 @@ the Redis memory encodes, so the learner does not care where its samples come fr
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import redis
 
-from mdde_stream.agents.replay import FIELDS, make_transition
-from mdde_stream.agents.replay_redis import (
+from mdde_stream.agents.memory import FIELDS, make_transition
+from mdde_stream.agents.memory_redis import (
     PolicyChannel,
     RedisReplay,
     ReplayFormatError,

@@ -24,12 +24,12 @@ import json
 import logging
 import struct
 import zlib
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import redis
 
-from mdde_stream.agents.replay import FIELDS, Batch, Transition
+from mdde_stream.agents.memory import FIELDS, Batch, Transition
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class RedisReplay:
         self.capacity = capacity
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, capacity: int, compress: bool = True) -> "RedisReplay":
+    def from_url(cls, url: str, prefix: str, capacity: int, compress: bool = True) -> RedisReplay:
         return cls(redis.Redis.from_url(url), prefix, capacity, compress)
 
     # -- writing --------------------------------------------------------------------------------
