@@ -24,10 +24,17 @@ from typing import Any
 import typer
 
 from mdde_stream.config import Settings, get_settings
-from mdde_stream.plots import PlotsUnavailable, altair, colour_scale, configure, natural_key, to_svg
 from mdde_stream.edge_cases import (
-    CASE_WORKLOADS, FRAGMENT_COUNT, NODE_COUNT, RealBench, run_case, simulated_bench, summarize, workload_for,
+    CASE_WORKLOADS,
+    FRAGMENT_COUNT,
+    NODE_COUNT,
+    RealBench,
+    run_case,
+    simulated_bench,
+    summarize,
+    workload_for,
 )
+from mdde_stream.plots import PlotsUnavailable, altair, colour_scale, configure, natural_key, to_svg
 
 logger = logging.getLogger(__name__)
 

@@ -102,7 +102,8 @@ def runtime_js() -> str:
     altair()
     import vl_convert
 
-    return vl_convert.javascript_bundle(vl_version=VL_VERSION)
+    # Without a snippet it bundles Vega, Vega-Lite and vega-embed as globals; the stub marks snippet required.
+    return vl_convert.javascript_bundle(vl_version=VL_VERSION)  # type: ignore[call-arg]
 
 
 CONFIG: dict[str, Any] = {

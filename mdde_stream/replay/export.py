@@ -46,11 +46,11 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class EpisodeData:
     def steps(self) -> int:
         return int(self.actions.shape[0])
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, Any]:  # np.ndarray values; Any so savez_compressed(**arrays) type-checks
         return {name: getattr(self, name) for name in ARRAYS}
 
 

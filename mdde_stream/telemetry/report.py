@@ -16,7 +16,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from typing import Any
 from mdde_stream.bus import open_bus
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import Event
-from mdde_stream.telemetry.documents import documents_by_kind
 from mdde_stream.plots import colour_scale, natural_key, round_ticks, runtime_js
+from mdde_stream.telemetry.documents import documents_by_kind
 from mdde_stream.telemetry.panels import DASHBOARDS, Axis, Panel, panels_of
 from mdde_stream.telemetry.runlog import read_run_events
 
@@ -251,7 +251,7 @@ def render_report(run_id: str, events: list[Event]) -> str:
     episodes = sorted({e.episode for e in events})
     options = "<option value='all'>all episodes</option>" + "".join(
         f"<option value='{e}'>episode {e}</option>" for e in episodes)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     specs_json = json.dumps(specs, separators=(",", ":")).replace("</", "<\\/")
     return _PAGE.format(run=escape(run_id), nav=nav, rows=rows, sections="".join(sections), generated=generated,
                         css=_CSS, js=_JS, runtime=runtime_js().replace("</script", "<\\/script"),

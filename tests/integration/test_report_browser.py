@@ -18,8 +18,8 @@ import pytest
 from mdde_stream.bus import open_bus
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkResult
-from mdde_stream.telemetry.panels import PANELS
 from mdde_stream.telemetry.documents import documents_by_kind
+from mdde_stream.telemetry.panels import PANELS
 from mdde_stream.telemetry.report import panel_rows, write_report
 from mdde_stream.telemetry.sample import publish, sample_run
 from tests.conftest import require_kafka
