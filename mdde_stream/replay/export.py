@@ -273,7 +273,8 @@ def _write_minari(episodes: list[EpisodeData], root: Path, name: str, config: di
     root.mkdir(parents=True, exist_ok=True)
     spec = env_spec(config)
     with _datasets_root(root), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="`author_email` is set to None")  # a recording has no author
+        for unset in ("author", "author_email", "code_permalink"):  # a recording has neither author nor code link
+            warnings.filterwarnings("ignore", message=f"`{unset}` is set to None")
         try:
             minari.create_dataset_from_buffers(
                 dataset_id, buffers, env=spec, eval_env=spec, observation_space=observation_space,

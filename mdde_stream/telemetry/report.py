@@ -176,7 +176,7 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
             xOffset=alt.XOffset("g:N", sort=groups), y=alt.Y("v:Q", title=value_title(panel), axis=y_axis),
             color=colour, tooltip=tooltip)
     elif panel.chart == "area_percent":
-        chart = base.mark_area(line=False, interpolate="step-after").encode(
+        chart = base.mark_area(line=False, interpolate="step").encode(
             x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1), scale=alt.Scale(nice=False)),
             y=alt.Y("v:Q", title=value_title(panel), stack="zero", scale=alt.Scale(domain=[0, 1]), axis=y_axis),
             color=colour, tooltip=tooltip)
