@@ -181,7 +181,8 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
             y=alt.Y("v:Q", title=value_title(panel), stack="zero", scale=alt.Scale(domain=[0, 1]), axis=y_axis),
             color=colour, tooltip=tooltip)
     else:
-        chart = base.mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=1.8).encode(
+        dense = len(set(xs)) > 80  # markers on a thousand steps only hide the lines
+        chart = base.mark_line(point=False if dense else alt.OverlayMarkDef(size=18), strokeWidth=1.4 if dense else 1.8).encode(
             x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1), scale=alt.Scale(nice=False)),
             y=alt.Y("v:Q", title=value_title(panel), axis=y_axis), color=colour, tooltip=tooltip)
     if panel.chart == "heatmap":
