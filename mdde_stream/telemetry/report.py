@@ -153,7 +153,8 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     y_axis = alt.Axis(format=".0%", tickCount=5) if percent else alt.Axis(tickCount=5)
     groups = sorted({r["g"] for r in rows}, key=natural_key)
     coloured = panel.group is not None and panel.group.field in GROUP_COLOURED
-    legend = (alt.Legend(title=panel.group.label if panel.group else None, orient="right")
+    symbol = {"symbolType": "stroke", "symbolStrokeWidth": 3} if panel.chart == "line" else {}
+    legend = (alt.Legend(title=panel.group.label if panel.group else None, orient="right", **symbol)
               if len(groups) > 1 or coloured else None)  # one run's line needs no legend
     colour = alt.Color("g:N", scale=colour_scale(groups) if coloured else alt.Scale(scheme="tableau10"),
                        legend=legend, sort=groups)
@@ -177,13 +178,15 @@ def panel_spec(panel: Panel, rows: list[dict[str, Any]]) -> dict[str, Any]:
             color=colour, tooltip=tooltip)
     elif panel.chart == "area_percent":
         chart = base.mark_area(line=False, interpolate="step").encode(
-            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1), scale=alt.Scale(nice=False)),
+            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1),
+                    scale=alt.Scale(nice=False, domainMin=0)),  # an episode starts at step 0
             y=alt.Y("v:Q", title=value_title(panel), stack="zero", scale=alt.Scale(domain=[0, 1]), axis=y_axis),
             color=colour, tooltip=tooltip)
     else:
         dense = len(set(xs)) > 80  # markers on a thousand steps only hide the lines
         chart = base.mark_line(point=False if dense else alt.OverlayMarkDef(size=18), strokeWidth=1.4 if dense else 1.8).encode(
-            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1), scale=alt.Scale(nice=False)),
+            x=alt.X("x:Q", title=panel.x.label, axis=alt.Axis(format="d", tickMinStep=1),
+                    scale=alt.Scale(nice=False, domainMin=0)),  # an episode starts at step 0
             y=alt.Y("v:Q", title=value_title(panel), axis=y_axis), color=colour, tooltip=tooltip)
     if panel.chart == "heatmap":
         height = max(height, 14 * len(groups))  # a readable label per row
