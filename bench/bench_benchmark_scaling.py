@@ -102,7 +102,7 @@ class Rig:
 
 def bench_client(bus: Any, settings: Settings, layout: dict[str, list[str]], ranges: dict[str, tuple[int, int]],
                  urls: dict[str, str], prefix: str, spec: WorkloadSpec, rate: float) -> RealBenchmark:
-    return RealBenchmark(bus, settings, list(layout), list(ranges), spec, data_nodes=urls,
+    return RealBenchmark(bus, settings, list(layout), list(ranges), spec,
                          node_rates={n: rate for n in layout}, fragment_records=ranges, key_prefix=prefix,
                          timeout_s=900)
 

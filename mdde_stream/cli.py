@@ -198,6 +198,10 @@ def _mount_optional() -> None:
 
     app.command("edge-cases")(edge_cases_command)
 
+    from mdde_stream.reproduce.cli import reproduce_command
+
+    app.command("reproduce")(reproduce_command)
+
     from mdde_stream.telemetry.cli import dashboards_app, report_command
 
     app.command("report")(report_command)

@@ -7,6 +7,7 @@ embedded backend": the library runs with no servers at all.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -127,3 +128,11 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""
     return Settings()
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: what a log line or an error message may show."""
+    return _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@" if m.group(3) is not None else m.group(0), url)
+
+
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)([^:@/]*)(?::([^@/]*))?@", re.IGNORECASE)

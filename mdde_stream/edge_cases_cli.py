@@ -131,7 +131,7 @@ def _run_real(settings: Settings, memory: Settings, cases: tuple[str, ...], runs
             workload = CASE_WORKLOADS[case]
             benches[workload] = RealBenchmark(
                 bus, settings, node_ids, fragment_ids, workload_for(case, operations, records, clients),
-                workload=workload, data_nodes=node_urls, node_rates=rates, fragment_records=ranges,
+                workload=workload, node_rates=rates, fragment_records=ranges,
                 key_prefix=key_prefix, record_layout=wire_layout, tasks=tasks, timeout_s=timeout_s,
             )
             bench = RealBench(benches.__getitem__)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mdde_stream.errors import MddeError
+
 
 def new_event_id() -> str:
     """128 random bits as hex, like a uuid4 but a few times cheaper (the stage makes ~10 per step)."""
@@ -241,7 +243,6 @@ class BenchmarkRequested(Event):
     seed: NonNegInt = 0
     tasks: int = Field(default=8, ge=1, le=MAX_BENCHMARK_TASKS)
     allocation: dict[str, list[str]] = Field(default_factory=dict)
-    data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL (default: MDDE_DATA_NODES in node order)")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves (default: MDDE_BENCHMARK_NODE_RATES)")
     fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
     key_prefix: str = Field(default="user", description="record key prefix on the data nodes")
@@ -267,7 +268,6 @@ class BenchmarkTask(Event):
     clients: int = Field(ge=1, le=10_000)
     seed: NonNegInt
     allocation: dict[str, list[str]]
-    data_nodes: dict[str, str] = Field(default_factory=dict, description="node id -> redis URL")
     node_rates: dict[str, float] = Field(default_factory=dict, description="reads/s each node serves; absent = unpaced")
     fragment_records: dict[str, tuple[int, int]] = Field(default_factory=dict, description="fragment -> record range [start, end)")
     key_prefix: str = Field(default="user", description="record key prefix on the data nodes")
@@ -397,7 +397,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-class EventDecodeError(ValueError):
+class EventDecodeError(MddeError, ValueError):
     """Raised when bytes from the bus are not a valid event; ``reason`` goes to the dead letter."""
 
     def __init__(self, reason: str, error_type: str) -> None:

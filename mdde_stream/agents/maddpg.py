@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ class MaddpgConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MaddpgConfig":
+    def from_dict(cls, data: dict[str, Any]) -> MaddpgConfig:
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:

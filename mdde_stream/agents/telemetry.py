@@ -56,7 +56,7 @@ class TelemetrySink:
             if self._owns_bus:
                 self._bus.close()
 
-    def __enter__(self) -> "TelemetrySink":
+    def __enter__(self) -> TelemetrySink:
         return self
 
     def __exit__(self, *exc: object) -> None:

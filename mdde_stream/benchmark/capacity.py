@@ -43,6 +43,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from mdde_stream.benchmark.errors import BenchmarkError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_NODE_RATE = 12_500.0
@@ -81,7 +83,7 @@ Lua's doubles and come back as integers; ``%.0f`` keeps the stored value from tu
 ``1.8e+15``."""
 
 
-class CapacityError(ValueError):
+class CapacityError(BenchmarkError, ValueError):
     """A node-rate specification that cannot be parsed or names unknown nodes."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from mdde_stream.benchmark.errors import BenchmarkError
 from mdde_stream.benchmark.outcome import BenchmarkOutcome
 from mdde_stream.bus.app import ReplyTimeout, RequestReply
 from mdde_stream.bus.base import Bus
@@ -29,7 +30,7 @@ from mdde_stream.workloads import WorkloadSpec
 logger = logging.getLogger(__name__)
 
 
-class BenchmarkTimeout(TimeoutError):
+class BenchmarkTimeout(BenchmarkError, TimeoutError):
     """No result arrived in time: the workers or the aggregator are not running (or a task failed)."""
 
 
@@ -45,7 +46,6 @@ class RealBenchmark:
         spec: WorkloadSpec,
         *,
         workload: str | None = None,
-        data_nodes: Mapping[str, str] | None = None,
         node_rates: Mapping[str, float] | None = None,
         fragment_records: Mapping[str, tuple[int, int]] | None = None,
         key_prefix: str = "user",
@@ -57,7 +57,6 @@ class RealBenchmark:
         self.node_ids, self.fragment_ids = list(node_ids), list(fragment_ids)
         self.spec = spec
         self.workload = workload or spec.distribution.value
-        self.data_nodes = dict(data_nodes or {})
         self.node_rates = dict(node_rates or {})
         self.fragment_records = dict(fragment_records or {})
         self.key_prefix = key_prefix
@@ -76,7 +75,7 @@ class RealBenchmark:
             record_count=self.spec.record_count, operation_count=self.spec.operation_count,
             clients=self.spec.clients, seed=seed, tasks=self.tasks,
             allocation={node: list(allocation.get(node, [])) for node in self.node_ids},
-            data_nodes=self.data_nodes, node_rates=self.node_rates,
+            node_rates=self.node_rates,
             fragment_records=self.fragment_records, key_prefix=self.key_prefix, record_layout=self.record_layout,
         )
         self._round_trip.send([event])

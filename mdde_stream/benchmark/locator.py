@@ -13,10 +13,12 @@ import logging
 
 import numpy as np
 
+from mdde_stream.benchmark.errors import BenchmarkError
+
 logger = logging.getLogger(__name__)
 
 
-class NoReplicaError(ValueError):
+class NoReplicaError(BenchmarkError, ValueError):
     """A fragment that is read (or must be read) has no replica in the allocation."""
 
     def __init__(self, fragment: int, detail: str = "") -> None:

@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlparse
 import hiredis
 
 from mdde_stream.benchmark.locator import ReplicaLocator
+from mdde_stream.config import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -88,14 +89,14 @@ class NodeConnection:
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("redis", ""):
-            raise NodeIOError(f"data node URL {url!r}: only redis:// is supported by the benchmark workers")
+            raise NodeIOError(f"data node URL {redact_url(url)!r}: only redis:// is supported by the benchmark workers")
         self.url = url
         self.timeout_s = timeout_s
         try:
             self.sock = socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379),
                                                  timeout=min(5.0, timeout_s))
         except OSError as exc:
-            raise NodeIOError(f"cannot connect to data node {url}: {exc}") from exc
+            raise NodeIOError(f"cannot connect to data node {redact_url(url)}: {exc}") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout_s)
         self.reader = hiredis.Reader()
@@ -119,7 +120,7 @@ class NodeConnection:
             reply = self.reader.gets()
             if reply is not False:
                 if isinstance(reply, hiredis.ReplyError):
-                    raise NodeIOError(f"data node {self.url}: {reply}")
+                    raise NodeIOError(f"data node {redact_url(self.url)}: {reply}")
                 return reply
             self.receive()
 
@@ -127,16 +128,16 @@ class NodeConnection:
         try:
             self.sock.sendall(data)
         except OSError as exc:
-            raise NodeIOError(f"data node {self.url}: send failed: {exc}") from exc
+            raise NodeIOError(f"data node {redact_url(self.url)}: send failed: {exc}") from exc
 
     def receive(self) -> None:
         """Read what the socket holds (blocks only until the first byte) and feed the parser."""
         try:
             data = self.sock.recv(RECV_BYTES)
         except OSError as exc:
-            raise NodeIOError(f"data node {self.url}: receive failed: {exc}") from exc
+            raise NodeIOError(f"data node {redact_url(self.url)}: receive failed: {exc}") from exc
         if not data:
-            raise NodeIOError(f"data node {self.url} closed the connection")
+            raise NodeIOError(f"data node {redact_url(self.url)} closed the connection")
         self.reader.feed(data)
 
     def close(self) -> None:

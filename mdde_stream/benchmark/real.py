@@ -40,6 +40,7 @@ from mdde_stream.benchmark.capacity import (
     parse_rates,
     service_time_us,
 )
+from mdde_stream.benchmark.errors import BenchmarkError
 from mdde_stream.benchmark.locator import NoReplicaError, ReplicaLocator
 from mdde_stream.benchmark.pipeline import NodeConnection, NodeIOError, NodePlan, bulk, closed_loop, encode_command
 from mdde_stream.config import Settings
@@ -52,11 +53,11 @@ from mdde_stream.workloads import PRESETS, WorkloadSpec, generate_keys
 logger = logging.getLogger(__name__)
 
 
-class PlanError(ValueError):
+class PlanError(BenchmarkError, ValueError):
     """A benchmark request that cannot be turned into tasks (names the missing or bad field)."""
 
 
-class TaskError(RuntimeError):
+class TaskError(BenchmarkError, RuntimeError):
     """A task that could not be executed (unreachable node, missing replica, bad layout)."""
 
 
@@ -88,25 +89,13 @@ def default_fragment_records(record_count: int, fragment_ids: Sequence[str]) -> 
 
 
 def plan_tasks(request: BenchmarkRequested, settings: Settings) -> list[BenchmarkTask]:
-    """Split ``request`` into tasks; defaults for node URLs and rates come from ``settings``."""
+    """Split ``request`` into tasks; node rates default to ``settings``. Tasks name nodes, never URLs:
+    each worker reads the data nodes it is configured with (``MDDE_DATA_NODES``), in node order."""
     nodes = list(request.allocation)
     if not nodes:
         raise PlanError(f"benchmark request {request.request_id}: allocation is empty")
     fragments = sorted({f for held in request.allocation.values() for f in held}, key=natural_key)
     resolve_workload(request.workload, request.record_count, request.operation_count, request.clients)
-
-    data_nodes = dict(request.data_nodes)
-    if not data_nodes:
-        urls = settings.data_node_urls
-        if len(urls) < len(nodes):
-            raise PlanError(
-                f"benchmark request {request.request_id}: {len(nodes)} nodes but only {len(urls)} "
-                "MDDE_DATA_NODES URLs and no data_nodes in the request"
-            )
-        data_nodes = dict(zip(nodes, urls))
-    unmapped = [n for n in nodes if n not in data_nodes]
-    if unmapped:
-        raise PlanError(f"benchmark request {request.request_id}: data_nodes has no URL for {unmapped}")
 
     try:
         rates = {**parse_rates(settings.benchmark_node_rates, nodes), **request.node_rates}
@@ -131,7 +120,7 @@ def plan_tasks(request: BenchmarkRequested, settings: Settings) -> list[Benchmar
         run_id=request.run_id, episode=request.episode, step=request.step, request_id=request.request_id,
         task_count=count, workload=request.workload, record_count=request.record_count,
         operation_total=total, clients=request.clients, seed=request.seed, allocation=request.allocation,
-        data_nodes={n: data_nodes[n] for n in nodes}, node_rates={n: float(rates.get(n, 0.0)) for n in nodes},
+        node_rates={n: float(rates.get(n, 0.0)) for n in nodes},
         fragment_records=ranges, key_prefix=request.key_prefix, record_layout=request.record_layout,
     )
     return [
@@ -193,10 +182,14 @@ class TaskExecutor:
 
     KEY_RUNS = 4
 
-    def __init__(self, worker_id: str, clients: int | None = None, socket_timeout_s: float = 10.0) -> None:
+    def __init__(self, worker_id: str, clients: int | None = None, socket_timeout_s: float = 10.0,
+                 node_urls: Sequence[str] = ()) -> None:
         if clients is not None and clients < 1:
             raise ValueError(f"clients must be at least 1, got {clients}")
         self.worker_id = worker_id
+        # The only servers this worker connects to: a task names nodes, their URLs (and any password
+        # in them) stay in this process's settings.
+        self.node_urls = list(node_urls)
         self.clients = clients
         self.socket_timeout_s = socket_timeout_s
         self._conns: dict[str, NodeConnection] = {}
@@ -254,9 +247,10 @@ class TaskExecutor:
                                     & ~layout.allocation.any(axis=0))
             if unheld.size:
                 raise TaskError(str(NoReplicaError(int(unheld[0]), f"fragment {layout.fragment_ids[unheld[0]]}")))
-        missing_urls = [n for n in layout.node_ids if n not in task.data_nodes]
-        if missing_urls:
-            raise TaskError(f"task {task.request_id}:{task.task_index} has no data node URL for {missing_urls}")
+        if len(self.node_urls) < len(layout.node_ids):
+            raise TaskError(f"task {task.request_id}:{task.task_index} names {len(layout.node_ids)} nodes; this worker "
+                            f"is configured with {len(self.node_urls)} data nodes (MDDE_DATA_NODES)")
+        urls = dict(zip(layout.node_ids, self.node_urls))
         hgetall_cmds = self._hgetall_commands(task.key_prefix, task.record_count)
         clock = bulk(clock_key(task.key_prefix).encode())
         clients = self.clients or task.clients
@@ -266,7 +260,7 @@ class TaskExecutor:
             plans = []  # connecting and loading the script happen before the clock starts
             for n in layout.node_ids:
                 service = service_time_us(task.node_rates.get(n, 0.0))
-                conn, sha = self._connection(task.data_nodes[n], service > 0)
+                conn, sha = self._connection(urls[n], service > 0)
                 plans.append(NodePlan(conn, service, sha, clock, round(CATCH_UP_S * 1e6)))
             started = datetime.now(UTC)
             t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from mdde_stream.bus.base import (
     TopicSpec,
     UnknownTopicError,
 )
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.config import Settings, get_settings, redact_url
 
 __all__ = [
     "Bus",
@@ -49,4 +49,4 @@ def open_bus(url: str | None = None, settings: Settings | None = None) -> Bus:
         from mdde_stream.bus.embedded import EmbeddedBus
 
         return EmbeddedBus(url[len("sqlite://") :], settings=settings)
-    raise BusError(f"unsupported bus URL {url!r}: use kafka://host:port, sqlite:///path or leave MDDE_BUS empty")
+    raise BusError(f"unsupported bus URL {redact_url(url)!r}: use kafka://host:port, sqlite:///path or leave MDDE_BUS empty")

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from mdde_stream.errors import MddeError
+
 OffsetReset = Literal["earliest", "latest"]
 
 
@@ -45,7 +47,7 @@ class Record(NamedTuple):
         return TopicPartition(self.topic, self.partition)
 
 
-class BusError(RuntimeError):
+class BusError(MddeError, RuntimeError):
     """A bus operation failed (broker unreachable, unknown topic, closed client)."""
 
 

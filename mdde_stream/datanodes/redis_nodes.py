@@ -14,15 +14,16 @@ from collections.abc import Iterable
 import numpy as np
 import redis
 
-from mdde_stream.config import Settings
+from mdde_stream.config import Settings, redact_url
 from mdde_stream.datanodes.generator import RecordSpec, generate_records
+from mdde_stream.errors import MddeError
 from mdde_stream.events import ActionKind
 from mdde_stream.registry.codes import Move
 
 logger = logging.getLogger(__name__)
 
 
-class DataNodeError(RuntimeError):
+class DataNodeError(MddeError, RuntimeError):
     """A data node is unreachable or does not hold what the allocation says it must."""
 
 
@@ -41,7 +42,7 @@ class DataNodes:
             try:
                 client.ping()
             except redis.RedisError as exc:
-                raise DataNodeError(f"cannot reach data node {node} at {url}: {exc}") from exc
+                raise DataNodeError(f"cannot reach data node {node} at {redact_url(url)}: {exc}") from exc
             self.clients[node] = client
 
     @classmethod

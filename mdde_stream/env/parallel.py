@@ -84,7 +84,8 @@ class MddeParallelEnv(ParallelEnv):
 
         # Validate the workload before opening anything, so a typo leaves no connection behind.
         self._spec = workload_spec(cfg.workload, cfg.records, cfg.operations, cfg.clients)
-        needs_bus = cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
+        needs_bus = (cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
+                     or (cfg.benchmark == "estimate" and cfg.baseline == "real"))
         self._bus: Bus | None = open_bus(settings=self.settings) if needs_bus else None
         if self._bus is not None:
             ensure_topics(self._bus, self.settings)
@@ -371,7 +372,8 @@ class MddeParallelEnv(ParallelEnv):
         alloc = self._allocation
         event = EpisodeStarted(
             run_id=self.run_id, episode=self.episode, step=0, seed=self._seed,
-            config=self.config.model_dump(mode="json"), agents=list(self.possible_agents),
+            # Placement (bus and state URLs, which may hold credentials) stays off the bus: replay sets its own.
+            config=self.config.model_dump(mode="json", exclude={"bus", "state"}), agents=list(self.possible_agents),
             node_ids=list(self.node_ids), fragment_ids=list(self.fragment_ids),
             allocation={n: [self.fragment_ids[f] for f in np.flatnonzero(row)] for n, row in zip(self.node_ids, alloc)},
             baseline_throughput=float(m.throughput),

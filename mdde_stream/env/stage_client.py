@@ -23,6 +23,7 @@ import numpy as np
 from mdde_stream.bus.app import ReplyTimeout, RequestReply
 from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
+from mdde_stream.errors import MddeError
 from mdde_stream.events import (
     ActionKind,
     ActionResult,
@@ -35,11 +36,11 @@ from mdde_stream.registry import Registry
 logger = logging.getLogger(__name__)
 
 
-class StageTimeout(TimeoutError):
+class StageTimeout(MddeError, TimeoutError):
     """The registry service did not answer a step's actions (or a shuffle) in time."""
 
 
-class StageError(RuntimeError):
+class StageError(MddeError, RuntimeError):
     """The registry service answered, with an error."""
 
 

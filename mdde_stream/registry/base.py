@@ -17,11 +17,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mdde_stream.errors import MddeError
 from mdde_stream.events import ActionKind
 from mdde_stream.registry.codes import Move, Verdict
 
 
-class StoreError(RuntimeError):
+class StoreError(MddeError, RuntimeError):
     """The state backend is unreachable, uninitialised or inconsistent."""
 
 

@@ -18,6 +18,7 @@ from typing import cast
 import numpy as np
 import redis
 
+from mdde_stream.config import redact_url
 from mdde_stream.events import ActionKind
 from mdde_stream.registry import lua
 from mdde_stream.registry.base import AllocationStore, StoreError, allocation_to_matrix
@@ -34,7 +35,7 @@ def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise StoreError(f"cannot reach Redis at {url}: {exc}") from exc
+        raise StoreError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
     return client
 
 
@@ -136,7 +137,7 @@ class RedisStore(AllocationStore):
         """(Re)read node, fragment and record layout from Redis, e.g. after another process set it up."""
         raw = self.r.hmget(self.key("meta"), ["nodes", "fragments", "records"])
         if raw[0] is None:
-            raise StoreError(f"registry state {self.prefix!r} at {self.url} is not set up")
+            raise StoreError(f"registry state {self.prefix!r} at {redact_url(self.url)} is not set up")
         nodes, frags, records = (cast(bytes, r) for r in raw)
         self._nodes = json.loads(nodes)
         self._frags = json.loads(frags)
@@ -144,7 +145,7 @@ class RedisStore(AllocationStore):
 
     def _require(self) -> None:
         if not self._nodes:
-            raise StoreError(f"registry state {self.prefix!r} at {self.url} is not set up: call setup() first")
+            raise StoreError(f"registry state {self.prefix!r} at {redact_url(self.url)} is not set up: call setup() first")
 
     def node_ids(self) -> list[str]:
         return list(self._nodes)
@@ -176,7 +177,7 @@ class RedisStore(AllocationStore):
         try:
             raw = self._apply(keys=keys, args=args)
         except redis.RedisError as exc:
-            raise StoreError(f"applying actions at {self.url} failed: {exc}") from exc
+            raise StoreError(f"applying actions at {redact_url(self.url)} failed: {exc}") from exc
         self._last_alloc = raw[-1]
         return [_verdict(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw) - 1, 4)]
 

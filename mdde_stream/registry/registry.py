@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mdde_stream.config import Settings
+from mdde_stream.config import Settings, redact_url
 from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, trusted_event, utc_now
 from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Verdict, validate
@@ -254,7 +254,7 @@ def open_store(settings: Settings, prefix: str = SERVICE_REGISTRY_PREFIX) -> All
         from mdde_stream.registry.redis_store import RedisStore
 
         return RedisStore(url, prefix=prefix)
-    raise StoreError(f"unsupported state URL {url!r}: use redis://host:port/db, or leave MDDE_STATE empty")
+    raise StoreError(f"unsupported state URL {redact_url(url)!r}: use redis://host:port/db, or leave MDDE_STATE empty")
 
 
 def open_data_nodes(

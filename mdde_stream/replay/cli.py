@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -28,7 +28,7 @@ def _when(value: str | None, option: str) -> datetime | None:
     except ValueError:
         console.print(f"[red]{option} {value!r} is not an ISO time (e.g. 2024-05-01T12:00:00Z)[/red]")
         raise typer.Exit(EXIT_USAGE) from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def replay_command(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from mdde_stream.errors import MddeError
 
-class ReplayError(RuntimeError):
+
+class ReplayError(MddeError, RuntimeError):
     """A recording could not be selected, read or replayed."""
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.config import Settings, get_settings, redact_url
 from mdde_stream.replay.exceptions import ReplayError
 from mdde_stream.replay.selection import RecordedEvent
 
@@ -68,12 +68,12 @@ def reindex(
         stored, result = helpers.bulk(es, actions, chunk_size=2000, raise_on_error=False, max_retries=3)
         errors = result if isinstance(result, list) else []
         if errors:
-            raise ReplayError(f"Elasticsearch at {url} rejected {len(errors)} of {len(actions)} documents; "
+            raise ReplayError(f"Elasticsearch at {redact_url(url)} rejected {len(errors)} of {len(actions)} documents; "
                               f"first: {errors[0]}")
         if refresh:
             es.indices.refresh(index=f"{prefix}-*")
     except ES_ERRORS as exc:
-        raise ReplayError(f"re-indexing into Elasticsearch at {url} failed: {exc}") from exc
+        raise ReplayError(f"re-indexing into Elasticsearch at {redact_url(url)} failed: {exc}") from exc
     finally:
         es.close()
     report = ReindexReport(len(chosen), int(stored), prefix)

@@ -21,10 +21,9 @@ import argparse
 import logging
 import sys
 import zlib
-from collections.abc import Callable
 
 from mdde_stream.benchmark.real import Aggregator, PlanError, plan_tasks
-from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
+from mdde_stream.bus.app import Delivery
 from mdde_stream.bus.base import Bus, BusError, Record
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkRequested, BenchmarkTask, Event
@@ -45,13 +44,8 @@ class AggregatorService(LoopService):
         self.bus = bus
         self.settings = settings
         self.poll_timeout_s = poll_timeout_s
-        self._raw = bus.producer()
-        self.consumer: EventConsumer[Event] = EventConsumer(
-            bus, group_id,
-            [settings.topic(BenchmarkRequested.TOPIC), settings.topic(AccessLog.TOPIC)],
-            (BenchmarkRequested, AccessLog), settings=settings, dead_letters=self._raw,
-        )
-        self.producer = EventProducer(bus, settings, producer=self._raw)
+        self.connect(bus, settings, group_id, [settings.topic(BenchmarkRequested.TOPIC), settings.topic(AccessLog.TOPIC)],
+                     (BenchmarkRequested, AccessLog))
         self.aggregator = Aggregator()
         self.task_topic = settings.topic(BenchmarkTask.TOPIC)
         self._task_partitions: int | None = None
@@ -66,14 +60,10 @@ class AggregatorService(LoopService):
     def stopped(self) -> str:
         return f"benchmark aggregator stopped: {self.planned} requests planned, {self.results} results"
 
-    def _closables(self) -> list[Callable[[], None]]:
-        return [self.consumer.close, self._raw.close]
-
     def process_once(self) -> int:
         """One poll -> plan/aggregate -> produce -> flush -> commit cycle; returns events handled."""
-        dead_before = self.consumer.dead_lettered
-        batch = self.consumer.poll(self.poll_timeout_s, 500)
-        if not batch and self.consumer.dead_lettered == dead_before:
+        batch = self.poll_batch(self.poll_timeout_s)
+        if batch is None:
             return 0
         self.handle_each(batch, self._handle)
         self.producer.flush()

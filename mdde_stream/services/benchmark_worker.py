@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 from mdde_stream.benchmark.real import TaskError, TaskExecutor
-from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
+from mdde_stream.bus.app import Delivery
 from mdde_stream.bus.base import Bus, BusError
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkTask
@@ -55,14 +55,8 @@ class BenchmarkWorker(LoopService):
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.retries = retries
         self.poll_timeout_s = poll_timeout_s
-        # One raw producer for access logs and dead letters: one flush stores both before a commit.
-        self._raw = bus.producer()
-        self.consumer: EventConsumer[BenchmarkTask] = EventConsumer(
-            bus, group_id, [settings.topic(BenchmarkTask.TOPIC)], (BenchmarkTask,), settings=settings,
-            dead_letters=self._raw,
-        )
-        self.producer = EventProducer(bus, settings, producer=self._raw)
-        self.executor = TaskExecutor(self.worker_id, clients)
+        self.connect(bus, settings, group_id, [settings.topic(BenchmarkTask.TOPIC)], (BenchmarkTask,))
+        self.executor = TaskExecutor(self.worker_id, clients, node_urls=settings.data_node_urls)
         self.tasks_done = 0
 
     def started(self) -> str:
@@ -73,7 +67,7 @@ class BenchmarkWorker(LoopService):
         return f"benchmark worker {self.worker_id} stopped after {self.tasks_done} tasks"
 
     def _closables(self) -> list[Callable[[], None]]:
-        return [self.executor.close, self.consumer.close, self._raw.close]
+        return [self.executor.close, *super()._closables()]
 
     def process_once(self) -> int:
         """Poll and execute at most one task; returns how many were executed (0 or 1)."""

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
 
 from pydantic import ValidationError
 
 from mdde_stream.benchmark.locator import NoReplicaError
-from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
+from mdde_stream.bus.app import Delivery
 from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.estimator import estimate_mapping
@@ -53,12 +52,7 @@ class EstimatorService(LoopService):
         super().__init__()
         self.settings = settings
         self.poll_timeout_s = poll_timeout_s
-        self._raw = bus.producer()
-        self.consumer: EventConsumer[EstimateRequested] = EventConsumer(
-            bus, group_id, [settings.topic(EstimateRequested.TOPIC)], (EstimateRequested,), settings=settings,
-            dead_letters=self._raw,
-        )
-        self.producer = EventProducer(bus, settings, producer=self._raw)
+        self.connect(bus, settings, group_id, [settings.topic(EstimateRequested.TOPIC)], (EstimateRequested,))
         self.answered = 0
 
     def started(self) -> str:
@@ -67,13 +61,9 @@ class EstimatorService(LoopService):
     def stopped(self) -> str:
         return f"estimator stopped after {self.answered} estimates"
 
-    def _closables(self) -> list[Callable[[], None]]:
-        return [self.consumer.close, self._raw.close]
-
     def process_once(self) -> int:
-        dead_before = self.consumer.dead_lettered
-        batch = self.consumer.poll(self.poll_timeout_s, 500)
-        if not batch and self.consumer.dead_lettered == dead_before:
+        batch = self.poll_batch(self.poll_timeout_s)
+        if batch is None:
             return 0
         self.handle_each(batch, self._handle)
         self.producer.flush()

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
+from mdde_stream.bus.app import Delivery
 from mdde_stream.bus.base import Bus, Record
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
@@ -122,11 +122,9 @@ class RegistryService(LoopService):
         self.step_timeout_s = step_timeout_s
         self.poll_timeout_s = poll_timeout_s
         self.max_records = max_records
-        topics = [settings.topic(ActionSubmitted.TOPIC), settings.topic(ShuffleRequested.TOPIC)]
-        self.consumer: EventConsumer[ActionSubmitted | ShuffleRequested] = EventConsumer(
-            bus, group_id, topics, (ActionSubmitted, ShuffleRequested), settings=settings
-        )
-        self.producer = EventProducer(bus, settings)
+        self.connect(bus, settings, group_id,
+                     [settings.topic(ActionSubmitted.TOPIC), settings.topic(ShuffleRequested.TOPIC)],
+                     (ActionSubmitted, ShuffleRequested))
         self.pending: dict[StepKey, PendingStep] = {}
         self.steps_applied = 0
         self.actions_applied = 0
@@ -145,12 +143,12 @@ class RegistryService(LoopService):
                 f"{self.shuffles} shuffles")
 
     def _closables(self) -> list[Callable[[], None]]:
-        return [self.producer.close, self.consumer.close, self.registries.close]
+        return [*super()._closables(), self.registries.close]
 
     def process_once(self) -> int:
         """One poll → apply → produce → flush → commit cycle; returns the number of steps applied."""
         dead_before = self.consumer.dead_lettered
-        batch = self.consumer.poll(self.poll_timeout_s, self.max_records)
+        batch = self.poll_batch(self.poll_timeout_s, self.max_records) or []
         now = time.monotonic()
         shuffles: list[Delivery[ShuffleRequested]] = []
         for d in batch:

@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, Protocol
 
 from mdde_stream.bus import Bus, open_bus
-from mdde_stream.bus.app import Delivery, EventConsumer
+from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
 from mdde_stream.bus.base import BusError
 from mdde_stream.bus.topics import ensure_topics
 from mdde_stream.config import Settings, get_settings
+from mdde_stream.events import Event
 from mdde_stream.registry.base import StoreError
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class LoopService:
     """
 
     name = "service"
+    consumer: EventConsumer[Any]
+    producer: EventProducer
 
     def __init__(self) -> None:
         self.stop_event = threading.Event()
@@ -82,8 +85,26 @@ class LoopService:
     def stopped(self) -> str:
         return f"{self.name} stopped"
 
+    def connect(self, bus: Bus, settings: Settings, group_id: str, topics: list[str],
+                accept: tuple[type[Event], ...]) -> None:
+        """The service's consumer and producer on one raw producer for its results and its dead letters,
+        so one flush stores both before offsets are committed."""
+        self._raw = bus.producer()
+        self.consumer = EventConsumer(bus, group_id, topics, accept, settings=settings, dead_letters=self._raw)
+        self.producer = EventProducer(bus, settings, producer=self._raw)
+
+    def poll_batch(self, poll_timeout_s: float, max_records: int = 500) -> list[Delivery[Any]] | None:
+        """The next batch; None when there is nothing to do (no records and no new dead letters)."""
+        dead_before = self.consumer.dead_lettered
+        batch = self.consumer.poll(poll_timeout_s, max_records)
+        if not batch and self.consumer.dead_lettered == dead_before:
+            return None
+        return batch
+
     def _closables(self) -> list[Callable[[], None]]:
-        return []
+        """What ``close`` closes after the producer was flushed, in order (the consumer leaves its group)."""
+        raw = getattr(self, "_raw", None)
+        return [self.consumer.close, *([raw.close] if raw is not None else [])]
 
     def _consumers(self) -> list[EventConsumer[Any]]:
         """The consumers to rewind after an infrastructure failure."""
@@ -172,15 +193,23 @@ def serve(build: Callable[[Bus, Settings], Service], settings: Settings | None =
     return 0
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1 (a service must not start with a zero batch or a negative count)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(minimum: int, meaning: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {meaning}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = _int_at_least(1, "at least 1")
+"""argparse type: counts (a service must not start with a zero batch or a negative count)."""
+non_negative_int = _int_at_least(0, "0 or more")
+"""argparse type: retries."""
 
 
 def positive_float(text: str) -> float:
@@ -191,17 +220,6 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer ≥ 0 (retries)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mdde_stream.errors import MddeError
+
 logger = logging.getLogger(__name__)
 
 # Popen objects of children started by this interpreter, so they can be reaped (a dead child
@@ -24,7 +26,7 @@ logger = logging.getLogger(__name__)
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class StackError(RuntimeError):
+class StackError(MddeError, RuntimeError):
     """A local-stack service could not be prepared, started, checked or stopped."""
 
 

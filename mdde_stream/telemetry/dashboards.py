@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mdde_stream.telemetry.documents import KINDS
+from mdde_stream.telemetry.errors import TelemetryError
 from mdde_stream.telemetry.panels import DASHBOARDS, PANELS, Axis, Panel, panels_of
 from mdde_stream.telemetry.templates import AGGREGATABLE_TYPES, field_type
 
@@ -40,7 +41,7 @@ INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 _VIS_TYPES = {"line": "line", "area_percent": "area", "bar": "histogram", "heatmap": "heatmap"}
 
 
-class DashboardError(ValueError):
+class DashboardError(TelemetryError, ValueError):
     """The saved objects are inconsistent, or Kibana refused them."""
 
 

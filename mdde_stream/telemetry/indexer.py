@@ -31,6 +31,7 @@ from mdde_stream.bus.base import Bus, BusError, Record
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import Event
 from mdde_stream.telemetry.documents import INDEXED_EVENTS, Doc, EpisodeBaselines, documents_for
+from mdde_stream.telemetry.errors import TelemetryError
 from mdde_stream.telemetry.es_client import ES_ERRORS, RETRYABLE_STATUS, connect, transient
 from mdde_stream.telemetry.templates import apply_retention, ensure_day_indices, ensure_templates, index_prefix_for
 
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Indexer", "IndexerStats", "IndexerStopped", "connect", "indexed_topics", "transient"]
 
 
-class IndexerStopped(RuntimeError):
+class IndexerStopped(TelemetryError, RuntimeError):
     """Raised inside a retry loop when the indexer was asked to stop before Elasticsearch recovered."""
 
 

@@ -52,7 +52,7 @@ class Stack:
     def benchmark(self, operations: int, seed: int = 0, tasks: int = 8) -> RealBenchmark:
         spec = WorkloadSpec(record_count=RECORDS, operation_count=operations, clients=50)
         return RealBenchmark(self.bus, self.settings, list(self.layout), list(self.ranges), spec,
-                             data_nodes=self.urls, fragment_records=self.ranges, key_prefix=self.prefix,
+                             fragment_records=self.ranges, key_prefix=self.prefix,
                              tasks=tasks, timeout_s=90)
 
     def services(self, workers: int, name: str) -> LocalServices:

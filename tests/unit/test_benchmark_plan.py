@@ -54,17 +54,16 @@ def test_plan_splits_the_run_into_contiguous_slices_with_defaults_from_settings(
     assert {t.operation_total for t in tasks} == {1_003}
     assert len({t.key for t in tasks}) == 8
     t = tasks[0]
-    assert t.data_nodes == dict(zip(["n0", "n1", "n2", "n3"], URLS))
+    assert "redis://" not in t.model_dump_json()  # tasks name nodes; each worker holds its own URLs
     assert t.node_rates == {"n0": 1500.0, "n1": 1500.0, "n2": 300.0, "n3": 1500.0}
     assert t.fragment_records["f0"] == (0, 50) and t.fragment_records["f19"] == (950, 1_000)
 
 
 def test_plan_keeps_the_request_overrides_and_never_makes_empty_tasks() -> None:
-    request = _request(operation_count=3, tasks=8, data_nodes=dict(zip(["n0", "n1", "n2", "n3"], URLS[::-1])),
-                       node_rates={"n0": 0.0, "n1": 10.0, "n2": 10.0, "n3": 10.0}, key_prefix="x:")
+    request = _request(operation_count=3, tasks=8, node_rates={"n0": 0.0, "n1": 10.0, "n2": 10.0, "n3": 10.0},
+                       key_prefix="x:")
     tasks = plan_tasks(request, Settings(data_nodes=""))
     assert [t.operation_count for t in tasks] == [1, 1, 1]
-    assert tasks[0].data_nodes["n0"] == URLS[3]
     assert tasks[0].node_rates["n0"] == 0.0 and tasks[0].key_prefix == "x:"
     partial = plan_tasks(_request(node_rates={"n1": 5.0}), _settings(benchmark_node_rates="700"))
     assert partial[0].node_rates == {"n0": 700.0, "n1": 5.0, "n2": 700.0, "n3": 700.0}
@@ -74,11 +73,9 @@ def test_plan_keeps_the_request_overrides_and_never_makes_empty_tasks() -> None:
     ("change", "settings", "message"),
     [
         ({"allocation": {}}, _settings(), "allocation is empty"),
-        ({}, Settings(data_nodes=",".join(URLS[:2])), "only 2 MDDE_DATA_NODES"),
         ({"workload": "bogus"}, _settings(), "neither a preset"),
         ({"allocation": {"n0": ["a", "b"]}}, _settings(), "send the record ranges"),
         ({"fragment_records": {"f0": (0, 5_000)}}, _settings(), "outside 0..1000"),
-        ({"data_nodes": {"n0": URLS[0]}}, _settings(), "no URL for ['n1', 'n2', 'n3']"),
         ({}, _settings(benchmark_node_rates="n7=5"), "MDDE_BENCHMARK_NODE_RATES: .* unknown node"),
         ({"node_rates": {"n0": -1.0}}, _settings(), "must be >= 0"),
     ],
@@ -195,3 +192,15 @@ def test_estimator_service_answer_matches_the_library_and_names_bad_input() -> N
     orphan = request.model_copy(update={"baseline_reads": {"n1": {"f7": 5}}})
     with pytest.raises(ValueError, match="no replica"):
         answer(orphan)
+
+
+def test_a_worker_reads_only_the_data_nodes_it_is_configured_with() -> None:
+    """A task carries no URL (so no password crosses the bus); a worker with fewer configured data nodes
+    than the task names refuses it instead of connecting anywhere else."""
+    from mdde_stream.benchmark.real import TaskError, TaskExecutor
+    from mdde_stream.events import BenchmarkTask
+
+    assert "data_nodes" not in BenchmarkTask.model_fields and "data_nodes" not in BenchmarkRequested.model_fields
+    task = plan_tasks(_request(), _settings())[0]
+    with pytest.raises(TaskError, match="configured with 2 data nodes"):
+        TaskExecutor("w", node_urls=URLS[:2]).run(task)
