@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +99,7 @@ def test_reemit_paces_at_the_requested_speed(embedded_settings: Settings) -> Non
     settings = embedded_settings
     with open_bus(settings=settings) as bus:
         ensure_topics(bus, settings)
-        t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        t0 = datetime(2024, 1, 1, tzinfo=UTC)
         events = [
             RecordedEvent(
                 Record(settings.topic("telemetry"), 0, i, b"run-pace", b"", 0),
