@@ -100,10 +100,13 @@ def run(
     console.print(f"{summary.steps} steps in {summary.elapsed_s:.2f} s ({summary.steps_per_s:,.0f} steps/s)")
     console.print(f"events written to the bus; run id: {summary.run_id}")
     if report:
+        from mdde_stream.plots import PlotsUnavailable
         from mdde_stream.telemetry.report import write_report
 
-        path = write_report(summary.run_id)
-        console.print(f"report: {path}")
+        try:
+            console.print(f"report: {write_report(summary.run_id)}", markup=False)
+        except PlotsUnavailable as exc:
+            console.print(f"no report written: {exc}", markup=False)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -137,7 +137,7 @@ def evaluate(specs: list[str], episodes: int, env_options: dict[str, Any] | None
 
 def write_outputs(results: list[PolicyResult], out_dir: str | Path, env_options: dict[str, Any] | None = None) -> list[Path]:
     """``results.json`` plus three SVG plots (throughput change, reads share, action rates)."""
-    from mdde_stream.agents.svg import bar_chart
+    from mdde_stream.plots import grouped_bars_svg
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,17 +146,18 @@ def write_outputs(results: list[PolicyResult], out_dir: str | Path, env_options:
     paths = [out / "results.json"]
     paths[0].write_text(json.dumps(doc, indent=2))
     charts = {
-        "throughput_change.svg": bar_chart(
-            "Throughput change vs first step (%)", names,
-            {k: [100 * getattr(r, f"throughput_change_{k}") for r in results] for k in ("avg", "best", "worst")}, "%"),
-        "reads_share.svg": bar_chart(
-            "Share of reads per agent, last measurement (%)", names,
-            {a: [100 * r.reads_share.get(a, 0.0) for r in results] for a in (results[0].reads_share if results else {})},
-            "%"),
-        "action_rates.svg": bar_chart(
-            "Action outcome rates (%)", names,
-            {"invalid": [100 * r.invalid_rate for r in results], "conflicting": [100 * r.conflict_rate for r in results],
-             "skip": [100 * r.skip_rate for r in results]}, "%"),
+        "throughput_change.svg": grouped_bars_svg(
+            "Throughput change vs the first step, over episodes", names,
+            {k: [getattr(r, f"throughput_change_{k}") for r in results] for k in ("avg", "best", "worst")},
+            "throughput change (%)", "episodes", percent=True),
+        "reads_share.svg": grouped_bars_svg(
+            "Share of reads per agent, last measurement", names,
+            {a: [r.reads_share.get(a, 0.0) for r in results] for a in (results[0].reads_share if results else {})},
+            "share of reads (%)", "agent", percent=True),
+        "action_rates.svg": grouped_bars_svg(
+            "Action outcome rates", names,
+            {"invalid": [r.invalid_rate for r in results], "conflict": [r.conflict_rate for r in results],
+             "skip": [r.skip_rate for r in results]}, "share of actions (%)", "outcome", percent=True),
     }
     for name, svg in charts.items():
         path = out / name
