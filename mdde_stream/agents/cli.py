@@ -157,7 +157,7 @@ def train(
     # Short runs report more often, so their progress bar and TensorBoard show losses at all.
     telemetry_every = min(MaddpgConfig.telemetry_every, max(1, steps // 100))
     config = MaddpgConfig(total_steps=steps, seed=seed, buffer_size=capacity, telemetry_every=telemetry_every,
-                          **overrides)
+                          **overrides)  # type: ignore[arg-type]  # typed options, each of its field's type
     if steps <= config.learning_starts:
         message = (f"--steps {steps} is not more than --learning-starts {config.learning_starts}: the networks "
                    f"would never be updated")
@@ -220,6 +220,7 @@ def train(
 
                 if external_actors:
                     console.print(f"waiting for {external_actors} actor(s) on prefix {prefix}", markup=False)
+                assert redis_url is not None  # checked before training: distributed runs need Redis
                 result = train_distributed(config, env_options, redis_url, actors, capacity=capacity, emit=emit,
                                            prefix=prefix, external_actors=external_actors, checkpoint=periodic,
                                            checkpoint_every=checkpoint_every)
@@ -238,7 +239,7 @@ def train(
                     env.close()
                 learner, summary = res.learner, dict(updates=res.learner.updates, env_steps=res.steps,
                                                      seconds=res.seconds, episodes=res.episodes)
-            progress.finish(summary["env_steps"])
+            progress.finish(int(summary["env_steps"]))
     finally:
         for closing in (sink, board):
             if closing is not None:

@@ -93,7 +93,9 @@ def evaluate_policy(spec: str, episodes: int, env_options: dict[str, Any] | None
         for e in range(episodes):
             policy.reset(seed + e)
             observations, infos = env.reset(seed=seed + e)
-            first = float(infos[agents[0]].get("throughput", env.latest.throughput))
+            latest = env.latest
+            assert latest is not None  # reset measured the baseline
+            first = float(infos[agents[0]].get("throughput") or latest.throughput)
             curve = [first]
             total = 0.0
             while env.agents:
@@ -107,9 +109,10 @@ def evaluate_policy(spec: str, episodes: int, env_options: dict[str, Any] | None
                     counts["skip"] += int(actions[agent] == 0)
                     counts["conflict"] += int(bool(info.get("conflict")))
                     counts["invalid"] += int(not info.get("accepted", True) and not info.get("conflict"))
-                curve.append(float(env.latest.throughput))
-            last = float(env.latest.throughput)
-            node_reads = np.asarray(env.latest.node_reads, dtype=np.float64)
+                latest = env.latest or latest
+                curve.append(float(latest.throughput))
+            last = float(latest.throughput)
+            node_reads = np.asarray(latest.node_reads, dtype=np.float64)
             shares.append(node_reads / node_reads.sum() if node_reads.sum() > 0 else np.zeros(len(agents)))
             changes.append(last / first - 1.0 if first > 0 else 0.0)
             firsts.append(first)
