@@ -25,7 +25,6 @@ import logging
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
-
 from typing import cast
 
 import numpy as np
