@@ -4,7 +4,8 @@ Output (``--out DIR``): ``edge_cases.json`` (everything, per run and step), ``ta
 node per step for the benchmark and the estimator, like the thesis's Tables 5.1-5.4, plus the
 summary), ``throughput-<case>.svg`` (benchmark vs estimate per step, mean with min-max band over
 runs, like Fig. 5.2/5.4) and ``heatmap-<case>.svg`` (reads per fragment per node at the start and
-the end, benchmark and estimate). The SVGs are written directly (no plotting dependency).
+the end, benchmark and estimate, one colour scale). The SVGs are Vega-Lite charts rendered by
+vl-convert (the ``plots`` extra), in the colours of the run report.
 
 ``--benchmark real`` needs Kafka (``MDDE_BUS``) and four data nodes (``MDDE_DATA_NODES``); it loads
 its own dataset under ``--key-prefix`` (deleted afterwards), keeps the allocation in memory, moves
@@ -17,12 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from mdde_stream.cli_checks import writable_dir
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.edge_cases import (
     CASE_WORKLOADS,
@@ -34,6 +35,7 @@ from mdde_stream.edge_cases import (
     summarize,
     workload_for,
 )
+from mdde_stream.plots import PlotsUnavailable, altair, colour_scale, configure, natural_key, to_svg
 
 logger = logging.getLogger(__name__)
 
@@ -201,84 +203,45 @@ def _actions(actions: list[dict[str, Any]]) -> str:
     )
 
 
-def throughput_svg(summary: dict[str, Any], benchmark: str, width: int = 720, height: int = 400) -> str:
-    """Throughput per step: benchmark and estimate, mean line and min-max band over runs."""
-    steps = summary["steps"]
-    left, right, top, bottom = 70, 150, 40, 50
-    pw, ph = width - left - right, height - top - bottom
-    y_max = max(max(s[k]["max"] for s in steps) for k in ("benchmark_throughput", "estimate_throughput")) * 1.1 or 1.0
-    n = max(1, len(steps) - 1)
-
-    def x(i: float) -> float:
-        return left + pw * i / n
-
-    def y(v: float) -> float:
-        return top + ph * (1 - v / y_max)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
-             f'<text x="{left}" y="24" font-size="15">{escape(summary["case"])} ({escape(summary["workload"])}): '
-             f'throughput per step, {escape(benchmark)} benchmark vs estimate</text>']
-    for t in range(6):
-        v = y_max * t / 5
-        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
-                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
-    for i in range(len(steps)):
-        if len(steps) <= 20 or i % 2 == 0:
-            parts.append(f'<text x="{x(i):.1f}" y="{top + ph + 18}" text-anchor="middle">{i}</text>')
-    parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="black"/>'
-                 f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="black"/>'
-                 f'<text x="{left + pw / 2}" y="{height - 10}" text-anchor="middle">step</text>'
-                 f'<text transform="translate(16 {top + ph / 2}) rotate(-90)" text-anchor="middle">reads/s</text>')
-    for key, color, label in (("benchmark_throughput", "#1f77b4", "benchmark"),
-                              ("estimate_throughput", "#d62728", "estimate")):
-        upper = " ".join(f"{x(i):.1f},{y(s[key]['max']):.1f}" for i, s in enumerate(steps))
-        lower = " ".join(f"{x(i):.1f},{y(s[key]['min']):.1f}" for i, s in reversed(list(enumerate(steps))))
-        parts.append(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="0.18" stroke="none"/>')
-        mean = " ".join(f"{x(i):.1f},{y(s[key]['mean']):.1f}" for i, s in enumerate(steps))
-        parts.append(f'<polyline points="{mean}" fill="none" stroke="{color}" stroke-width="2"/>')
-        parts += [f'<circle cx="{x(i):.1f}" cy="{y(s[key]["mean"]):.1f}" r="2.5" fill="{color}"/>'
-                  for i, s in enumerate(steps)]
-        ly = top + (10 if label == "benchmark" else 34)
-        parts.append(f'<rect x="{left + pw + 16}" y="{ly}" width="14" height="10" fill="{color}"/>'
-                     f'<text x="{left + pw + 36}" y="{ly + 9}">{label} (mean, min–max)</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+def throughput_svg(summary: dict[str, Any], benchmark: str) -> str:
+    """Throughput per step: benchmark and estimate, mean line and min-max band over runs (Fig. 5.2/5.4)."""
+    alt = altair()
+    rows = [{"step": i, "source": label, "mean": s[key]["mean"], "min": s[key]["min"], "max": s[key]["max"]}
+            for i, s in enumerate(summary["steps"])
+            for key, label in (("benchmark_throughput", "benchmark"), ("estimate_throughput", "estimate"))]
+    colour = alt.Color("source:N", scale=colour_scale(["benchmark", "estimate"]),
+                       legend=alt.Legend(title="mean, min–max over runs", orient="bottom", symbolOpacity=1))
+    x = alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1), scale=alt.Scale(nice=False))
+    base = alt.Chart(alt.Data(values=rows))
+    band = base.mark_area(opacity=0.18).encode(x=x, y="min:Q", y2="max:Q", color=colour)
+    line = base.mark_line(point=True, strokeWidth=2).encode(
+        x=x, y=alt.Y("mean:Q", title="throughput τ (reads/s)", scale=alt.Scale(zero=True)), color=colour,
+        tooltip=["step:Q", "source:N", alt.Tooltip("mean:Q", format=",.0f"), alt.Tooltip("min:Q", format=",.0f"),
+                 alt.Tooltip("max:Q", format=",.0f")])
+    chart = alt.layer(band, line).properties(
+        width=560, height=280,
+        title=f"{summary['case']} ({summary['workload']}): throughput per step, {benchmark} benchmark vs estimate")
+    return to_svg(configure(chart))
 
 
-def heatmap_svg(summary: dict[str, Any], cell: int = 22) -> str:
-    """Reads per fragment (columns) per node (rows): benchmark and estimate, start and end."""
+def heatmap_svg(summary: dict[str, Any]) -> str:
+    """Reads per fragment (columns) per node (rows): benchmark and estimate, start and end, one colour scale."""
+    alt = altair()
     nodes, fragments = summary["nodes"], summary["fragments"]
     panels = [("benchmark_start", "benchmark, start"), ("benchmark_end", "benchmark, end"),
               ("estimate_start", "estimate, start"), ("estimate_end", "estimate, end")]
-    peak = max(max(max(row) for row in summary["heatmaps"][key]) for key, _ in panels) or 1.0
-    left, top = 50, 50
-    pw, ph = cell * len(fragments), cell * len(nodes)
-    gap_x, gap_y = 40, 60
-    width = left + 2 * pw + gap_x + 20
-    height = top + 2 * (ph + gap_y) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             f'font-size="10"><rect width="100%" height="100%" fill="white"/>',
-             f'<text x="{left}" y="22" font-size="14">{escape(summary["case"])}: reads per fragment per node '
-             f'(mean over runs; darkest = {peak:,.0f})</text>']
-    for p, (key, title) in enumerate(panels):
-        ox = left + (p % 2) * (pw + gap_x)
-        oy = top + (p // 2) * (ph + gap_y)
-        parts.append(f'<text x="{ox}" y="{oy - 8}" font-size="12">{title}</text>')
-        for w, row in enumerate(summary["heatmaps"][key]):
-            parts.append(f'<text x="{ox - 4}" y="{oy + w * cell + cell * 0.65:.1f}" text-anchor="end">'
-                         f'{escape(nodes[w])}</text>')
-            for f, value in enumerate(row):
-                level = value / peak
-                shade = int(255 - 215 * level)
-                parts.append(f'<rect x="{ox + f * cell}" y="{oy + w * cell}" width="{cell - 1}" height="{cell - 1}" '
-                             f'fill="rgb({shade},{shade},255)"><title>{escape(nodes[w])} {escape(fragments[f])}: '
-                             f'{value:,.0f}</title></rect>')
-        for f in range(0, len(fragments), max(1, len(fragments) // 10)):
-            parts.append(f'<text x="{ox + f * cell + cell / 2:.1f}" y="{oy + ph + 12}" text-anchor="middle">'
-                         f'{escape(fragments[f])}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    rows = [{"panel": title, "node": nodes[w], "fragment": fragments[f], "reads": value}
+            for key, title in panels for w, row in enumerate(summary["heatmaps"][key]) for f, value in enumerate(row)]
+    chart = alt.Chart(alt.Data(values=rows)).mark_rect(stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("fragment:O", title="fragment", sort=sorted(fragments, key=natural_key), axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("node:O", title="node", sort=sorted(nodes, key=natural_key)),
+        color=alt.Color("reads:Q", title="reads (mean over runs)", scale=alt.Scale(scheme="greens", zero=True),
+                        legend=alt.Legend(orient="right", gradientLength=160)),
+        tooltip=["node:N", "fragment:N", alt.Tooltip("reads:Q", format=",.0f")],
+    ).properties(width=22 * len(fragments), height=22 * len(nodes)).facet(
+        facet=alt.Facet("panel:N", title=None, sort=[t for _, t in panels]), columns=2,
+    ).properties(title=f"{summary['case']}: reads per fragment per node")
+    return to_svg(configure(chart))
 
 
 def edge_cases_command(
@@ -299,6 +262,12 @@ def edge_cases_command(
                                   help="fragmenter: 'thesis' (blocks on w0, w2, w3, w1, as Table 5.3 shows) | 'node'"),
 ) -> None:
     """Reproduce the thesis's starving and greedy edge cases (§5.2) and write tables, plots and JSON."""
+    writable_dir(out, "--out")
+    try:
+        altair()  # before the runs, not after them
+    except PlotsUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"configuration: benchmark={benchmark} runs={runs} operations={operations} records={records} "
                f"clients={clients} seed={seed} cases={','.join(case)} grouping={grouping} numbering={numbering} "
                f"(stored in {out / 'edge_cases.json'})")

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mdde_stream.cli_checks import fail, known_workload, reachable_state
 from mdde_stream.env.config import default_of, describe
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ def run(
     from mdde_stream.policies import make_policy
     from mdde_stream.runner import run_episodes
 
+    known_workload(workload)
+    reachable_state()
+
     options = dict(nodes=nodes, fragments=fragments, max_steps=steps, seed=seed, benchmark=benchmark,
                    workload=workload, benchmark_frequency=frequency, operations=operations,
                    benchmark_timeout_s=benchmark_timeout, do_nothing_worth=do_nothing_worth,
@@ -62,8 +66,7 @@ def run(
         config = EnvConfig(**options)
         chosen = make_policy(policy, seed=seed)
     except (ValidationError, ValueError) as exc:
-        console.print(f"[red]invalid options:[/red] {exc}")
-        raise typer.Exit(2) from None
+        fail(f"invalid options: {exc}")
 
     console.print(f"run id: [bold]{config.run_id}[/bold]")
     # The configuration is also recorded with the run (every EpisodeStarted event carries it).
@@ -97,10 +100,13 @@ def run(
     console.print(f"{summary.steps} steps in {summary.elapsed_s:.2f} s ({summary.steps_per_s:,.0f} steps/s)")
     console.print(f"events written to the bus; run id: {summary.run_id}")
     if report:
+        from mdde_stream.plots import PlotsUnavailable
         from mdde_stream.telemetry.report import write_report
 
-        path = write_report(summary.run_id)
-        console.print(f"report: {path}")
+        try:
+            console.print(f"report: {write_report(summary.run_id)}", markup=False)
+        except PlotsUnavailable as exc:
+            console.print(f"no report written: {exc}", markup=False)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -8,7 +8,7 @@ echo "== system packages (redis-server, redis-tools, chromium)"
 bash scripts/install-system-deps.sh
 
 echo "== python packages"
-python -m pip install --quiet --disable-pip-version-check -e '.[test,telemetry,learn,export,rllib]'
+python -m pip install --quiet --disable-pip-version-check -e '.[test,telemetry,learn,export,plots,rllib]'
 
 echo "== local stack"
 mdde-stream stack up

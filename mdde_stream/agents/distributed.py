@@ -21,7 +21,7 @@ import torch
 
 from mdde_stream.agents.actor import ActorConfig, run_actor
 from mdde_stream.agents.checkpoint import policy_bytes
-from mdde_stream.agents.maddpg import Emit, Maddpg, MaddpgConfig, build_for_env
+from mdde_stream.agents.maddpg import Checkpoint, Emit, Maddpg, MaddpgConfig, build_for_env
 from mdde_stream.agents.memory_redis import PolicyChannel, RedisReplay
 
 logger = logging.getLogger(__name__)
@@ -42,9 +42,12 @@ class LearnerStats:
 
 def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, total_steps: int,
                 emit: Emit | None = None, publish_every: int = 20, telemetry_every: int = 20,
-                timeout_s: float | None = None, idle_sleep_s: float = 0.005) -> LearnerStats:
+                timeout_s: float | None = None, idle_sleep_s: float = 0.005,
+                checkpoint: Checkpoint | None = None, checkpoint_every: int = 0) -> LearnerStats:
     """Learn until the actors have pushed ``total_steps`` transitions, stop them, and finish the
-    updates owed for everything they pushed (one per ``update_every`` steps after ``learning_starts``)."""
+    updates owed for everything they pushed (one per ``update_every`` steps after ``learning_starts``).
+
+    ``checkpoint`` is called each time the pushed env steps pass a multiple of ``checkpoint_every``."""
     cfg = learner.config
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -53,10 +56,14 @@ def run_learner(learner: Maddpg, replay: RedisReplay, channel: PolicyChannel, to
     metrics: dict[str, float] = {}
     episode = 0
     stopping = False
+    next_checkpoint = checkpoint_every
     try:
         while True:
             pushed = replay.pushed
             stats.env_steps = pushed
+            if checkpoint is not None and checkpoint_every > 0 and pushed >= next_checkpoint:
+                checkpoint(learner, pushed)
+                next_checkpoint = (pushed // checkpoint_every + 1) * checkpoint_every
             episode = _absorb_returns(stats, replay, pushed, episode, emit)
             if not stopping and pushed >= total_steps:
                 # Enough experience: stop the actors, then catch up on the updates it is owed.
@@ -130,7 +137,8 @@ def train_distributed(config: MaddpgConfig, env_options: dict[str, Any], redis_u
                       capacity: int = 100_000, prefix: str | None = None, emit: Emit | None = None,
                       publish_every: int = 20, keep_keys: bool = False, timeout_s: float | None = None,
                       compress: bool = True, external_actors: int = 0,
-                      wait_timeout_s: float = 180.0) -> DistributedResult:
+                      wait_timeout_s: float = 180.0, checkpoint: Checkpoint | None = None,
+                      checkpoint_every: int = 0) -> DistributedResult:
     """``actors`` actor processes + this process as the learner, through one Redis replay memory.
 
     ``external_actors`` more are expected to join from elsewhere on the same ``prefix`` (they claim
@@ -161,7 +169,8 @@ def train_distributed(config: MaddpgConfig, env_options: dict[str, Any], redis_u
     try:
         wait_for_actors(replay, processes, external_actors, wait_timeout_s)
         stats = run_learner(learner, replay, channel, config.total_steps, emit=emit, publish_every=publish_every,
-                            telemetry_every=max(1, config.telemetry_every // config.update_every), timeout_s=timeout_s)
+                            telemetry_every=max(1, config.telemetry_every // config.update_every), timeout_s=timeout_s,
+                            checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     finally:
         replay.request_stop()
         for p in processes:

@@ -93,7 +93,9 @@ def evaluate_policy(spec: str, episodes: int, env_options: dict[str, Any] | None
         for e in range(episodes):
             policy.reset(seed + e)
             observations, infos = env.reset(seed=seed + e)
-            first = float(infos[agents[0]].get("throughput", env.latest.throughput))
+            latest = env.latest
+            assert latest is not None  # reset measured the baseline
+            first = float(infos[agents[0]].get("throughput") or latest.throughput)
             curve = [first]
             total = 0.0
             while env.agents:
@@ -107,9 +109,10 @@ def evaluate_policy(spec: str, episodes: int, env_options: dict[str, Any] | None
                     counts["skip"] += int(actions[agent] == 0)
                     counts["conflict"] += int(bool(info.get("conflict")))
                     counts["invalid"] += int(not info.get("accepted", True) and not info.get("conflict"))
-                curve.append(float(env.latest.throughput))
-            last = float(env.latest.throughput)
-            node_reads = np.asarray(env.latest.node_reads, dtype=np.float64)
+                latest = env.latest or latest
+                curve.append(float(latest.throughput))
+            last = float(latest.throughput)
+            node_reads = np.asarray(latest.node_reads, dtype=np.float64)
             shares.append(node_reads / node_reads.sum() if node_reads.sum() > 0 else np.zeros(len(agents)))
             changes.append(last / first - 1.0 if first > 0 else 0.0)
             firsts.append(first)
@@ -137,7 +140,7 @@ def evaluate(specs: list[str], episodes: int, env_options: dict[str, Any] | None
 
 def write_outputs(results: list[PolicyResult], out_dir: str | Path, env_options: dict[str, Any] | None = None) -> list[Path]:
     """``results.json`` plus three SVG plots (throughput change, reads share, action rates)."""
-    from mdde_stream.agents.svg import bar_chart
+    from mdde_stream.plots import grouped_bars_svg
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,17 +149,18 @@ def write_outputs(results: list[PolicyResult], out_dir: str | Path, env_options:
     paths = [out / "results.json"]
     paths[0].write_text(json.dumps(doc, indent=2))
     charts = {
-        "throughput_change.svg": bar_chart(
-            "Throughput change vs first step (%)", names,
-            {k: [100 * getattr(r, f"throughput_change_{k}") for r in results] for k in ("avg", "best", "worst")}, "%"),
-        "reads_share.svg": bar_chart(
-            "Share of reads per agent, last measurement (%)", names,
-            {a: [100 * r.reads_share.get(a, 0.0) for r in results] for a in (results[0].reads_share if results else {})},
-            "%"),
-        "action_rates.svg": bar_chart(
-            "Action outcome rates (%)", names,
-            {"invalid": [100 * r.invalid_rate for r in results], "conflicting": [100 * r.conflict_rate for r in results],
-             "skip": [100 * r.skip_rate for r in results]}, "%"),
+        "throughput_change.svg": grouped_bars_svg(
+            "Throughput change vs the first step, over episodes", names,
+            {k: [getattr(r, f"throughput_change_{k}") for r in results] for k in ("avg", "best", "worst")},
+            "throughput change (%)", "episodes", percent=True),
+        "reads_share.svg": grouped_bars_svg(
+            "Share of reads per agent, last measurement", names,
+            {a: [r.reads_share.get(a, 0.0) for r in results] for a in (results[0].reads_share if results else {})},
+            "share of reads (%)", "agent", percent=True),
+        "action_rates.svg": grouped_bars_svg(
+            "Action outcome rates", names,
+            {"invalid": [r.invalid_rate for r in results], "conflict": [r.conflict_rate for r in results],
+             "skip": [r.skip_rate for r in results]}, "share of actions (%)", "outcome", percent=True),
     }
     for name, svg in charts.items():
         path = out / name

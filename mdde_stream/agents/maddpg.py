@@ -267,10 +267,16 @@ class TrainResult:
 Emit = Callable[[int, int, dict[str, float]], None]  # (env step, episode, metrics)
 
 
-def train(env: Any, config: MaddpgConfig, replay: ReplayMemory | None = None, emit: Emit | None = None) -> TrainResult:
+Checkpoint = Callable[[Maddpg, int], None]  # (learner, env step)
+
+
+def train(env: Any, config: MaddpgConfig, replay: ReplayMemory | None = None, emit: Emit | None = None,
+          checkpoint: Checkpoint | None = None, checkpoint_every: int = 0) -> TrainResult:
     """Single-process training: one environment, one learner, in-process (or any) replay memory.
 
     ``emit`` receives telemetry (``charts/*``, ``losses/*``); see :mod:`mdde_stream.agents.telemetry`.
+    ``checkpoint`` is called every ``checkpoint_every`` env steps (0: never), so a long run that is
+    stopped keeps what it learned up to the last one.
     """
     cfg = config
     # Seeding: torch for the networks and the Gumbel noise of the updates, numpy for acting and sampling.
@@ -321,6 +327,9 @@ def train(env: Any, config: MaddpgConfig, replay: ReplayMemory | None = None, em
             emit(step, episode, report)
             invalid = 0
 
+        if checkpoint is not None and checkpoint_every > 0 and step % checkpoint_every == 0:
+            checkpoint(learner, step)
+
         # 5. episode boundary.
         if terminated or any(truncs.values()):
             returns.append(float(episode_return.sum()))
@@ -329,6 +338,8 @@ def train(env: Any, config: MaddpgConfig, replay: ReplayMemory | None = None, em
                                      **{f"charts/return_{a}": float(r) for a, r in zip(agents, episode_return)}})
             episode += 1
             episode_return[:] = 0.0
+            if step == cfg.total_steps:
+                break  # no reset after the last step: a recorded run would get an empty episode
             observations, _ = env.reset()
             obs, mask = joint(observations, agents)
 

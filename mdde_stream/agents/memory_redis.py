@@ -25,6 +25,7 @@ import logging
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import redis
@@ -179,7 +180,8 @@ class RedisReplay:
 
     def pushed_by(self) -> dict[str, int]:
         """Transitions pushed per writer id."""
-        return {k.decode(): int(v) for k, v in self.client.hgetall(f"{self.prefix}:writers").items()}
+        writers = cast(dict[bytes, bytes], self.client.hgetall(f"{self.prefix}:writers"))
+        return {k.decode(): int(v) for k, v in writers.items()}
 
     # -- reading --------------------------------------------------------------------------------
     @property
@@ -195,7 +197,7 @@ class RedisReplay:
         missing = [s for s, r in zip(slots, raws) if r is None]
         if missing:
             raise KeyError(f"replay slots {missing[:5]} of {self.prefix!r} are empty")
-        return [decode_transition(r) for r in raws]
+        return [decode_transition(cast(bytes, r)) for r in raws]
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         size = len(self)
@@ -274,4 +276,4 @@ class PolicyChannel:
         version, data = self.client.hmget(self.key, ["version", "data"])
         if version is None or data is None:
             return None
-        return int(version), bytes(data)
+        return int(version), bytes(cast(bytes, data))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 from mdde_stream.bus import Bus, open_bus
 from mdde_stream.bus.app import EventProducer
@@ -61,3 +62,17 @@ class TelemetrySink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+Sink = Callable[[int, int, dict[str, float]], None]  # (env step, episode, metrics), like maddpg.Emit
+
+
+def fan_out(*sinks: Sink | None) -> Sink:
+    """One emit callback feeding every given sink (the bus, TensorBoard, the progress bar) in order."""
+    chosen = [s for s in sinks if s is not None]
+
+    def emit(step: int, episode: int, metrics: dict[str, float]) -> None:
+        for sink in chosen:
+            sink(step, episode, metrics)
+
+    return emit

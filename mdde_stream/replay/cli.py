@@ -13,6 +13,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
+
+from mdde_stream.cli_checks import fail, require_extra
 
 logger = logging.getLogger(__name__)
 console = Console()
@@ -26,8 +29,7 @@ def _when(value: str | None, option: str) -> datetime | None:
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
-        console.print(f"[red]{option} {value!r} is not an ISO time (e.g. 2024-05-01T12:00:00Z)[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"{option} {value!r} is not an ISO time (e.g. 2024-05-01T12:00:00Z)")
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
@@ -50,13 +52,22 @@ def replay_command(
     new_run_id: str = typer.Option(None, "--new-run-id", help="Run id for --speed (default: <run>-replay-<id>)."),
     skip_corrupt: bool = typer.Option(False, "--skip-corrupt", help="Skip corrupt events instead of stopping."),
 ) -> None:
-    """Replay recorded episodes: --verify, --export DIR, --reindex, --speed X (or, with none, list them)."""
+    """Replay recorded episodes: --verify, --export DIR, --reindex, --speed X (with none of these, list the
+    selected episodes; with no selection either, list the runs on the bus)."""
     from mdde_stream.bus import open_bus
     from mdde_stream.config import get_settings
     from mdde_stream.replay.exceptions import ReplayError
     from mdde_stream.replay.recording import group_episodes
     from mdde_stream.replay.selection import REPLAY_TOPICS, Selection, read_selection
 
+    nothing_selected = all(v is None for v in (run, episode, from_offset, to_offset, since, until, partition)) \
+        and not topic
+    actions = verify or export is not None or reindex_ or speed is not None
+    if nothing_selected and not actions:
+        _list_runs(bus_url)
+        return
+    if reindex_:
+        require_extra("elasticsearch", "telemetry", "--reindex")
     try:
         selection = Selection(
             run_id=run, episode=episode, from_offset=from_offset, to_offset=to_offset,
@@ -64,14 +75,11 @@ def replay_command(
             topics=tuple(topic) if topic else REPLAY_TOPICS, partition=partition,
         )
     except ValueError as exc:
-        console.print(f"[red]invalid selection:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(f"invalid selection: {exc}")
     if speed is not None and not speed > 0:
-        console.print(f"[red]--speed must be > 0, got {speed}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"--speed must be > 0, got {speed}")
     if fmt not in (None, "minari", "npz"):
-        console.print(f"[red]--format must be minari or npz, got {fmt!r}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"--format must be minari or npz, got {fmt!r}")
 
     settings = get_settings()
     diverged = False
@@ -98,17 +106,44 @@ def replay_command(
             if reindex_:
                 from mdde_stream.replay.reindex import reindex
 
-                console.print(f"[green]{reindex([e for ep in episodes for e in ep.events], es_url, settings)}[/green]")
+                done = reindex([e for ep in episodes for e in ep.events], es_url, settings)
+                console.print(str(done), style="green", markup=False, highlight=False)
             if speed is not None:
                 from mdde_stream.replay.reemit import reemit
 
                 events = [e for ep in episodes for e in ep.events]
                 console.print(f"[green]{reemit(bus, events, new_run_id, speed)}[/green]")
     except ReplayError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_RECORDING) from None
+        fail(str(exc), EXIT_RECORDING)
     if diverged:
         raise typer.Exit(EXIT_DIVERGED)
+
+
+def _list_runs(bus_url: str | None) -> None:
+    """No selection: the runs on the bus with their episodes, and how to select one."""
+    from mdde_stream.bus import open_bus
+    from mdde_stream.config import get_settings
+    from mdde_stream.replay.exceptions import ReplayError
+    from mdde_stream.replay.runs import recorded_runs
+
+    settings = get_settings()
+    try:
+        with open_bus(bus_url, settings=settings) as bus:
+            runs = recorded_runs(bus, settings)
+            where = bus.url
+    except ReplayError as exc:
+        fail(str(exc), EXIT_RECORDING)
+    if not runs:
+        console.print(f"no recorded run on {where}", markup=False, highlight=False)
+        return
+    table = Table("run", "episodes", "count", "first started (UTC)", "last started (UTC)", title=f"runs on {where}")
+    for r in runs.values():
+        table.add_row(r.run_id, r.describe_episodes(), str(len(r.episodes)),
+                      r.first.strftime("%Y-%m-%d %H:%M:%S") if r.first else "",
+                      r.last.strftime("%Y-%m-%d %H:%M:%S") if r.last else "")
+    console.print(table)
+    console.print("select one with --run RUN [--episode E], then --verify, --export DIR, --reindex or --speed X",
+                  markup=False, highlight=False)
 
 
 def _verify(episodes: list, settings: object) -> bool:

@@ -19,10 +19,20 @@ Two on-disk formats:
 * ``minari`` (default when the ``minari`` package imports): ``DIR`` becomes a Minari datasets root
   holding ``mdde/<name>-v0`` (Arrow storage, lossless). Minari is single-agent, so the joint agent is
   stored: observation space ``Dict{agent: Dict{observation, action_mask}}``, action space
-  ``Dict{agent: Discrete(n)}``, scalar ``rewards`` = the team reward (sum over agents), and the
-  per-agent rewards/terminations/truncations in ``infos`` (``agent_rewards`` etc., T+1 rows, row 0 = reset).
+  ``Dict{agent: Discrete(n)}``. Minari's scalar ``rewards`` is the team reward, **the sum over
+  agents**; the per-agent rewards are in ``infos["agent_rewards"]`` (shape (T+1, A), agent order =
+  ``options["agents"]``, row 0 = reset, all zero), likewise ``infos["agent_terminations"]`` and
+  ``infos["agent_truncations"]``; scalar ``terminations``/``truncations`` are true once every agent's is.
   The episode's run id, episode number and agents are in each episode's ``options``, its seed in ``seed``.
   ``MINARI_DATASETS_PATH=DIR`` then ``minari.load_dataset("mdde/<name>-v0")`` opens it with Minari.
+  ``env_spec`` is :mod:`mdde_stream.env.joint`'s ``mdde/JointMdde-v0`` (the PettingZoo env as one
+  Gymnasium agent, same spaces, summed reward) with the first episode's recorded configuration, so
+  ``dataset.recover_environment()`` gives a steppable environment and ``.parallel`` on it is the
+  ``mdde_v0.parallel_env(**config)`` itself. Stepped with the recorded actions from
+  ``reset(seed=<episode seed>)``, it reproduces the run's first episode exactly (estimate and
+  simulated benchmarks); a later episode reused the estimator baseline its recording environment
+  took at start-up, so it matches only ``replay --verify``'s rebuild. A recording of the real
+  benchmark recovers with the estimator (no data nodes are assumed offline); none publishes events.
 * ``npz``: ``DIR/manifest.json`` (format version, agents, per-episode run id/episode/seed/steps/file)
   and one ``DIR/episode-<k>.npz`` (compressed) per episode holding the six arrays above by name.
 
@@ -75,7 +85,7 @@ class EpisodeData:
     def steps(self) -> int:
         return int(self.actions.shape[0])
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, Any]:  # np.ndarray values; Any so savez_compressed(**arrays) type-checks
         return {name: getattr(self, name) for name in ARRAYS}
 
 
@@ -139,13 +149,15 @@ def export_dataset(
         raise ReplayError("nothing to export: no episode selected")
     fmt = fmt or ("minari" if minari_available() else "npz")
     episodes = [episode_data(r, settings) for r in recordings]
+    assert recordings[0].started is not None  # episode_data needs it too
+    config = recovery_config(recordings[0].started.config)
     shapes = {(e.observations.shape[1:], e.action_masks.shape[1:], tuple(e.agents)) for e in episodes}
     if len(shapes) > 1:
         raise ReplayError("the selected episodes have different agents or shapes; export them separately")
     name = _safe_name(name or f"replay-{recordings[0].run_id}")
     directory = Path(directory)
     if fmt == "minari":
-        path = _write_minari(episodes, directory, name)
+        path = _write_minari(episodes, directory, name, config)
     elif fmt == "npz":
         path = _write_npz(episodes, directory)
     else:
@@ -168,6 +180,19 @@ def load_dataset(path: str | Path) -> ReplayDataset:
         found = ", ".join(str(c) for c in candidates) or "none"
         raise ReplayError(f"{path} holds no single exported dataset (manifest.json or Minari metadata.json); found: {found}")
     return _read_minari(candidates[0])
+
+
+def recovery_config(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The recorded ``EnvConfig`` as keyword arguments of a fresh, local, silent environment."""
+    from mdde_stream.env.config import EnvConfig
+    from mdde_stream.replay.rebuild import _PLACEMENT
+
+    values = {k: v for k, v in recorded.items() if k != "run_id"}
+    values.update(_PLACEMENT)
+    if values.get("benchmark") == "real":
+        values["benchmark"] = "estimate"
+    EnvConfig(**values)  # refuse a configuration this version cannot build
+    return {k: v for k, v in values.items() if v is not None}
 
 
 # -- NPZ --------------------------------------------------------------------------------------------
@@ -213,13 +238,14 @@ def _datasets_root(root: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = before
 
 
-def _write_minari(episodes: list[EpisodeData], root: Path, name: str) -> Path:
+def _write_minari(episodes: list[EpisodeData], root: Path, name: str, config: dict[str, Any]) -> Path:
     try:
         import minari
         from gymnasium import spaces
         from minari.data_collector.episode_buffer import EpisodeBuffer
     except ImportError as exc:
-        raise ReplayError(f"the minari format needs the 'minari' package (pip install minari pillow): {exc}") from None
+        raise ReplayError(f"the minari format needs the export extra: pip install 'mdde-stream[export]' ({exc})") from None
+    from mdde_stream.env.joint import env_spec
     first = episodes[0]
     _, w, f, c = first.observations.shape[1:]
     n = first.action_masks.shape[-1]
@@ -245,15 +271,17 @@ def _write_minari(episodes: list[EpisodeData], root: Path, name: str) -> Path:
         ))
     dataset_id = f"mdde/{name}-v0"
     root.mkdir(parents=True, exist_ok=True)
+    spec = env_spec(config)
     with _datasets_root(root), warnings.catch_warnings():
-        # Minari warns that no gymnasium env spec is attached: an MDDE episode is rebuilt from the bus instead.
-        warnings.simplefilter("ignore", UserWarning)
+        for unset in ("author", "author_email", "code_permalink"):  # a recording has neither author nor code link
+            warnings.filterwarnings("ignore", message=f"`{unset}` is set to None")
         try:
             minari.create_dataset_from_buffers(
-                dataset_id, buffers, observation_space=observation_space, action_space=action_space,
-                algorithm_name="recorded", data_format="arrow", jpeg_encoding=False,
-                description="MDDE episodes replayed from the bus: joint multi-agent observation/action; "
-                            "per-agent rewards in infos['agent_rewards'].",
+                dataset_id, buffers, env=spec, eval_env=spec, observation_space=observation_space,
+                action_space=action_space, algorithm_name="recorded", data_format="arrow", jpeg_encoding=False,
+                description="MDDE episodes replayed from the bus, as the joint agent of all data nodes: "
+                            "rewards = sum over agents; per-agent rewards in infos['agent_rewards'] "
+                            "(agent order in each episode's options['agents']).",
             )
         except ValueError as exc:
             raise ReplayError(f"could not write Minari dataset {dataset_id} under {root}: {exc}") from exc

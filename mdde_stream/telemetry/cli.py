@@ -23,9 +23,17 @@ def report_command(
     out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: <data_dir>/reports/RUN.html)."),
 ) -> None:
     """Write a self-contained HTML report of one run (plots and heatmaps, no server needed)."""
-    from mdde_stream.telemetry.report import write_report
+    from mdde_stream.plots import PlotsUnavailable
+    from mdde_stream.telemetry.report import ReportError, write_report
 
-    path = write_report(run_id, get_settings(), out)
+    try:
+        path = write_report(run_id, get_settings(), out)
+    except (ReportError, PlotsUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # --out in a folder that cannot be written
+        typer.echo(f"error: --out {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(str(path))
 
 
@@ -45,15 +53,35 @@ def dashboards_import(
     typer.echo(f"imported {result.get('successCount', 0)} saved objects")
 
 
+def _saved_objects(path: Path) -> list[dict]:
+    """The saved objects of ``--file``; a file that is not Kibana saved-objects ndjson is a bad option."""
+    from mdde_stream.cli_checks import fail
+    from mdde_stream.telemetry.dashboards import DashboardError, load_ndjson
+
+    try:
+        objects = load_ndjson(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--file {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})")
+    except DashboardError as exc:
+        fail(f"--file {path}: not Kibana saved-objects ndjson ({exc})")
+    envelope = ("type", "id", "attributes")
+    for n, obj in enumerate(objects, 1):
+        if not isinstance(obj, dict) or any(key not in obj for key in envelope):
+            fail(f"--file {path}: object {n} is not a Kibana saved object (it needs {', '.join(envelope)})")
+    if not objects:
+        fail(f"--file {path}: no saved object in it")
+    return objects
+
+
 @dashboards_app.command("validate")
 def dashboards_validate(
     path: Path = typer.Option(None, "--file", help="ndjson to check (default: dashboards/mdde.ndjson)."),
 ) -> None:
     """Check references, data views and that every panel field is aggregatable in the index templates."""
-    from mdde_stream.telemetry.dashboards import DEFAULT_PATH, load_ndjson, render_ndjson, validate
+    from mdde_stream.telemetry.dashboards import DEFAULT_PATH, render_ndjson, validate
 
     path = path or DEFAULT_PATH
-    problems = validate(load_ndjson(path))
+    problems = validate(_saved_objects(path))
     if path == DEFAULT_PATH and path.read_text() != render_ndjson():
         problems.append(f"{path} is stale: run `mdde-stream dashboards export`")
     for problem in problems:

@@ -38,6 +38,7 @@ class Panel:
     group: Axis | None = None  # one line / heatmap row per value
     split: Axis | None = None  # one small chart per value (Kibana "split chart" rows)
     description: str = ""
+    unit: str = ""  # of the metric, on the report's value axis; "%" for shares (fractions shown as %)
 
     @property
     def metric_label(self) -> str:
@@ -61,40 +62,42 @@ DASHBOARDS: dict[str, str] = {
 PANELS: tuple[Panel, ...] = (
     # -- Training -----------------------------------------------------------------------------------
     Panel("reward-per-agent", "training", "Reward per agent over steps", "agents", "line", "avg", "reward",
-          STEP, group=BY_AGENT, description="Eq 3.8/3.9 reward each agent earned at each step."),
+          STEP, group=BY_AGENT, description="Eq 3.8/3.9 reward each agent earned at each step.", unit="reward"),
     Panel("action-outcomes", "training", "Valid / invalid / skip action rates", "actions", "area_percent",
           "count", None, STEP, group=Axis("terms", "outcome", "outcome", size=3), split=BY_AGENT,
-          description="Share of each agent's actions the registry accepted, rejected, or that skipped."),
+          description="Share of each agent's actions the registry accepted, rejected, or that skipped.", unit="%"),
     Panel("episode-returns", "training", "Episode returns", "agents", "bar", "sum", "reward", EPISODE,
-          group=BY_AGENT, description="Sum of each agent's rewards over an episode."),
+          group=BY_AGENT, description="Sum of each agent's rewards over an episode.", unit="reward"),
     Panel("throughput", "training", "Throughput over steps", "steps", "line", "avg", "throughput", STEP,
-          group=BY_RUN, description="Benchmark (or estimated) throughput τ on the steps that measured it."),
+          group=BY_RUN, description="Benchmark (or estimated) throughput τ on the steps that measured it.",
+          unit="reads/s"),
     Panel("throughput-change", "training", "Throughput change vs the episode's first step", "steps", "line",
           "avg", "throughput_change", STEP, group=BY_RUN,
-          description="τ / τ(first measured step of the episode) − 1."),
+          description="τ / τ(first measured step of the episode) − 1.", unit="%"),
     # -- Distribution -------------------------------------------------------------------------------
     Panel("read-share", "distribution", "Reads share per node over time", "nodes", "line", "avg",
-          "read_share", STEP, group=BY_NODE, description="Share of all reads each node served."),
+          "read_share", STEP, group=BY_NODE, description="Share of all reads each node served.", unit="%"),
     Panel("reads-heatmap", "distribution", "Reads per fragment × node", "reads", "heatmap", "sum", "reads",
           Axis("terms", "fragment", "fragment", size=200), group=BY_NODE,
-          description="Reads of each fragment served by each node, over the selected benchmarks."),
+          description="Reads of each fragment served by each node, over the selected benchmarks.", unit="reads"),
     Panel("replicas", "distribution", "Replicas per fragment", "fragments", "heatmap", "max", "replicas",
           STEP, group=Axis("terms", "fragment", "fragment", size=200),
-          description="How many nodes hold each fragment after each step."),
+          description="How many nodes hold each fragment after each step.", unit="replicas"),
     Panel("storage", "distribution", "Storage used per node", "nodes", "line", "max", "storage", STEP,
-          group=BY_NODE, description="Fragments held by each node after each step."),
+          group=BY_NODE, description="Fragments held by each node after each step.", unit="fragments"),
     # -- Benchmark ----------------------------------------------------------------------------------
     Panel("benchmark-vs-estimate", "benchmark", "Benchmark vs estimate throughput", "benchmarks", "line",
           "avg", "throughput", STEP, group=BY_SOURCE,
-          description="Measured (real/simulated) against estimated throughput at the same steps."),
+          description="Measured (real/simulated) against estimated throughput at the same steps.", unit="reads/s"),
     Panel("run-durations", "benchmark", "Benchmark run durations (s)", "benchmarks", "bar", "avg",
-          "duration_s", STEP, group=BY_SOURCE, description="Wall time of each benchmark run."),
+          "duration_s", STEP, group=BY_SOURCE, description="Wall time of each benchmark run.", unit="s"),
     Panel("worker-count", "benchmark", "Benchmark worker count", "benchmarks", "line", "max", "workers",
-          STEP, group=BY_SOURCE, description="Workers that executed the run's tasks."),
+          STEP, group=BY_SOURCE, description="Workers that executed the run's tasks.", unit="workers"),
     Panel("reads-per-worker", "benchmark", "Reads/s per worker", "workers", "line", "avg", "reads_per_s",
           STEP, group=BY_WORKER,
           description="Reads per second each benchmark worker sustained on its tasks (its access logs), "
-                      "one line per worker: scaling out shows as more lines, a slow worker as a low one."),
+                      "one line per worker: scaling out shows as more lines, a slow worker as a low one.",
+          unit="reads/s"),
 )
 
 

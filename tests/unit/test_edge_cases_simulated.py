@@ -77,6 +77,16 @@ def test_errors_are_reported_and_runs_give_a_spread(report: tuple[dict, Path]) -
         assert max(spread) > 0
 
 
+def marks(svg: xml.dom.minidom.Document, kind: str) -> list:
+    """The drawn items of Vega's mark groups of one kind (``mark-line``, ``mark-rect``, …)."""
+    groups = [g for g in svg.getElementsByTagName("g") if g.getAttribute("class").startswith(f"{kind} role-mark")]
+    return [p for g in groups for p in g.getElementsByTagName("path")]
+
+
+def texts(svg: xml.dom.minidom.Document) -> set[str]:
+    return {"".join(n.data for n in t.childNodes if n.nodeType == n.TEXT_NODE) for t in svg.getElementsByTagName("text")}
+
+
 def test_report_folder_has_json_tables_and_valid_svgs(report: tuple[dict, Path]) -> None:
     doc, out = report
     assert json.loads((out / "edge_cases.json").read_text())["cases"].keys() == {"starving", "greedy"}
@@ -88,9 +98,12 @@ def test_report_folder_has_json_tables_and_valid_svgs(report: tuple[dict, Path])
             svg = xml.dom.minidom.parse(str(out / name))
             assert svg.documentElement.tagName == "svg"
         plot = xml.dom.minidom.parse(str(out / f"throughput-{case}.svg"))
-        assert len(plot.getElementsByTagName("polyline")) == 2 and len(plot.getElementsByTagName("polygon")) == 2
+        assert len(marks(plot, "mark-line")) == 2 and len(marks(plot, "mark-area")) == 2  # mean + band per source
+        assert {"benchmark", "estimate", "throughput τ (reads/s)", "step"} <= texts(plot)
         heat = xml.dom.minidom.parse(str(out / f"heatmap-{case}.svg"))
-        assert len(heat.getElementsByTagName("rect")) == 1 + 4 * 4 * 20
+        assert len(marks(heat, "mark-rect")) == 4 * 4 * 20  # 4 panels × nodes × fragments
+        assert "reads (mean over runs)" in texts(heat)  # the colour scale's legend
+        assert {"benchmark, start", "estimate, end", "f19", "n3"} <= texts(heat)
 
 
 def test_bad_arguments_are_named(tmp_path: Path) -> None:

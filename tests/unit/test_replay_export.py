@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +59,31 @@ def test_minari_export_opens_with_minari_itself(recorded: tuple[Settings, str], 
     minari = pytest.importorskip("minari")
     settings, run_id = recorded
     with open_bus(settings=settings) as bus:
-        episodes = read_episodes(bus, Selection(run_id=run_id, episode=1), settings)
+        episodes = read_episodes(bus, Selection(run_id=run_id, episode=0), settings)
     export_dataset(episodes, tmp_path, name="demo", fmt="minari", settings=settings)
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     dataset = minari.load_dataset("mdde/demo-v0")
     assert dataset.total_episodes == 1 and dataset.total_steps == 12
     ep = next(dataset.iterate_episodes())
     assert np.allclose(ep.rewards, np.asarray(ep.infos["agent_rewards"][1:]).sum(axis=1))
+
+    # env_spec: the recorded configuration, recovered as a Gymnasium env that replays the episode exactly
+    # (the first episode: later ones reuse the estimator baseline their recording env took at start-up).
+    assert dataset.spec.env_spec is not None and dataset.spec.env_spec.id == "mdde/JointMdde-v0"
+    env = dataset.recover_environment()
+    assert env.observation_space == dataset.observation_space and env.action_space == dataset.action_space
+    meta = next(iter(dataset.storage.get_episode_metadata([0])))
+    agents = meta["options"]["agents"]
+    assert env.unwrapped.agents == agents and meta["seed"] == 21
+    obs, _ = env.reset(seed=meta["seed"])
+    for a in agents:
+        assert np.array_equal(obs[a]["observation"], ep.observations[a]["observation"][0])
+    for t in range(dataset.total_steps):
+        obs, reward, terminated, truncated, info = env.step({a: ep.actions[a][t] for a in agents})
+        assert reward == pytest.approx(ep.rewards[t]) and np.allclose(info["agent_rewards"], ep.infos["agent_rewards"][t + 1])
+        assert all(np.array_equal(obs[a]["action_mask"], ep.observations[a]["action_mask"][t + 1]) for a in agents)
+    assert truncated and not terminated
+    env.close()
 
 
 def test_export_refuses_an_occupied_folder(recorded: tuple[Settings, str], tmp_path: Path) -> None:
@@ -81,7 +99,7 @@ def test_reemit_paces_at_the_requested_speed(embedded_settings: Settings) -> Non
     settings = embedded_settings
     with open_bus(settings=settings) as bus:
         ensure_topics(bus, settings)
-        t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        t0 = datetime(2024, 1, 1, tzinfo=UTC)
         events = [
             RecordedEvent(
                 Record(settings.topic("telemetry"), 0, i, b"run-pace", b"", 0),
