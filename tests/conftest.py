@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 
 from mdde_stream.config import Settings
+from mdde_stream.registry.testing import ServiceUnavailable, data_node_urls, redis_state_url
 
-DEFAULT_KAFKA = "kafka://127.0.0.1:9092"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-DEFAULT_ES = "http://127.0.0.1:9200"
-DEFAULT_DATA_NODES = ",".join(f"redis://127.0.0.1:{6380 + i}/0" for i in range(4))
+__all__ = ["data_node_urls", "require_elasticsearch", "require_kafka", "require_redis"]
+from mdde_stream.registry.testing import require_redis as _require_redis
+
+_STACK = Settings()  # the local stack's ports: the URLs below are where `mdde-stream stack up` listens
+DEFAULT_KAFKA = f"kafka://127.0.0.1:{_STACK.kafka_port}"
+DEFAULT_ES = f"http://127.0.0.1:{_STACK.elasticsearch_port}"
 
 _HOW = "start the local stack first: `mdde-stream stack up` (see README)"
 
@@ -29,16 +32,13 @@ def kafka_url() -> str:
 
 
 def redis_url() -> str:
-    return os.environ.get("MDDE_STATE") or DEFAULT_REDIS
+    return redis_state_url()
 
 
 def elasticsearch_url() -> str:
     return os.environ.get("MDDE_ELASTICSEARCH") or DEFAULT_ES
 
 
-def data_node_urls() -> list[str]:
-    raw = os.environ.get("MDDE_DATA_NODES") or DEFAULT_DATA_NODES
-    return [u for u in raw.split(",") if u]
 
 
 def require_kafka() -> str:
@@ -53,13 +53,12 @@ def require_kafka() -> str:
 
 
 def require_redis(url: str | None = None) -> str:
-    import redis
-
+    """The Redis URL, after a ping (the library's one check, turned into a test failure)."""
     url = url or redis_url()
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"Redis at {url} is not reachable ({exc}); {_HOW}", pytrace=False)
+        _require_redis(url, what="Redis").close()
+    except ServiceUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
     return url
 
 

@@ -11,8 +11,17 @@ import uuid
 
 import redis
 
-DEFAULT_STATE = "redis://127.0.0.1:6379/0"
-DEFAULT_DATA_NODES = ",".join(f"redis://127.0.0.1:{p}/0" for p in range(6380, 6384))
+from mdde_stream.config import Settings
+
+
+def _stack_urls() -> tuple[str, str]:
+    """The local stack's registry and data-node URLs, from the ports ``Settings`` gives the stack."""
+    s = Settings()
+    nodes = range(s.redis_data_base_port, s.redis_data_base_port + s.stack_data_nodes)
+    return f"redis://127.0.0.1:{s.redis_registry_port}/0", ",".join(f"redis://127.0.0.1:{p}/0" for p in nodes)
+
+
+DEFAULT_STATE, DEFAULT_DATA_NODES = _stack_urls()
 
 
 class ServiceUnavailable(AssertionError):
