@@ -95,11 +95,17 @@ def test_redis_registry_and_data_nodes_are_separate_servers(redis_clients: dict[
             client.delete(key)
 
 
-def test_redis_servers_keep_nothing_on_disk(redis_clients: dict[str, redis.Redis]) -> None:
+def test_only_the_registry_redis_persists_and_every_server_is_local(redis_clients: dict[str, redis.Redis]) -> None:
+    """The registry's state survives a restart (append-only file, fsync every second); the data nodes hold
+    generated records the registry reloads, so they keep nothing on disk."""
     for name, client in redis_clients.items():
-        config = client.config_get("save") | client.config_get("appendonly") | client.config_get("bind")
+        config = (client.config_get("save") | client.config_get("appendonly") | client.config_get("bind")
+                  | client.config_get("appendfsync"))
         assert config["save"] == "", f"{name} persists RDB snapshots"
-        assert config["appendonly"] == "no", f"{name} writes an AOF"
+        if name == "registry":
+            assert (config["appendonly"], config["appendfsync"]) == ("yes", "everysec"), f"{name}: {config}"
+        else:
+            assert config["appendonly"] == "no", f"{name} writes an AOF"
         assert config["bind"] == "127.0.0.1", f"{name} listens beyond localhost"
 
 
