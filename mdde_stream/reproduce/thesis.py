@@ -1,7 +1,7 @@
 """The thesis's published figures (Kharitonov 2020, §5.2 and §5.3) as data, with their table numbers.
 
-Copied from the thesis text (``shared/thesis/mdde-thesis.txt``: Tables 5.1-5.4 at lines ~3700-3790,
-the §5.2.3 summary at ~3770-3829, Tables 5.12-5.14 at ~4080-4100), so a run can be set beside them
+Copied from the thesis (Tables 5.1-5.4 in §5.2.2, the §5.2.3 summary, Tables 5.12-5.14 in §5.3.1),
+so a run can be set beside them
 without anyone retyping a number. Rows of Tables 5.1-5.4 are reads per node (w0, w1, w2, w3); the
 first row is the thesis's step "-" (the initial allocation, the baseline) and row ``k + 1`` its step
 ``k`` (the state after the k-th action). Tables 5.1-5.4 show one sample run, the first of 11.
