@@ -174,7 +174,7 @@ def test_concurrent_runs_are_isolated_and_nothing_is_applied_twice(stack, tmp_pa
     from mdde_stream.events import ActionKind, ActionSubmitted, DeadLetter
 
     settings, redis_prefix = stack
-    common = dict(records=1_000, max_steps=150, benchmark_frequency=25, operations=2_000, action_timeout_s=60)
+    common = dict(records=1_000, max_steps=2_000, benchmark_frequency=25, operations=2_000, action_timeout_s=60)
     envs = [MddeParallelEnv(EnvConfig(stage="remote", registry_prefix=redis_prefix, seed=s, **common), settings=settings)
             for s in (1, 2)]
     local = MddeParallelEnv(EnvConfig(publish_events=True, max_steps=20, records=1_000, operations=2_000),
@@ -229,4 +229,4 @@ def test_concurrent_runs_are_isolated_and_nothing_is_applied_twice(stack, tmp_pa
     # the local run recorded its own verdicts once; the service added none
     assert len([r for r in results if r.run_id == local.run_id]) == 20 * 4
     for env in envs:
-        assert len({r.action_event_id for r in results if r.run_id == env.run_id}) == 150 * 4
+        assert len({r.action_event_id for r in results if r.run_id == env.run_id}) == 2_000 * 4
