@@ -166,7 +166,7 @@ def main() -> None:
         for name, allocation, runs in (("spread", layout, args.runs), ("one node", one, max(3, args.runs // 3))):
             walls, rates, preds = [], [], []
             for r in range(runs):
-                wall, outcome = timed(paced, allocation, seed=100 + r, run_id=f"e2e-{name}-{r}")
+                wall, outcome = timed(paced, allocation, seed=100 + r, run_id=f"e2e-{name.replace(' ', '-')}-{r}")
                 walls.append(wall)
                 rates.append(outcome.throughput)
                 preds.append(predicted(args.rate, node_ids, outcome))

@@ -74,9 +74,9 @@ class Settings(BaseSettings):
     # (JAVA_HOME, the `java` on PATH, /usr/lib/jvm/*).
     stack_java_home: Path | None = None
 
-    # Real benchmark node capacity (reads/s per data node): "12500" for every node, or
+    # Real benchmark node capacity (reads/s per data node): "14000" for every node, or
     # "2000,n3=500" / "n0=1000,n1=3000" per node; 0 means unpaced (raw Redis speed).
-    benchmark_node_rates: str = "12500"
+    benchmark_node_rates: str = "14000"
 
     # Kafka producer: idempotence (no duplicates or reordering on broker retries). Its steady-state
     # throughput equals a plain producer's; its cost is a one-off ~0.5 s before the first delivery

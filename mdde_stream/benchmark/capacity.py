@@ -3,7 +3,7 @@
 Why a model at all: on a 2-core machine four Redis servers and the benchmark workers share the same
 two cores, so raw Redis speed barely depends on how reads are spread over nodes (the thesis needed
 records of several kilobytes to see any effect). To make throughput answer to the allocation, each
-data node gets a **service rate** ``r`` (reads per second, default 12,500, per node configurable, so
+data node gets a **service rate** ``r`` (reads per second, default 14,000, per node configurable, so
 heterogeneous nodes are possible) and behaves as one FIFO server with service time ``1 / r``, on top
 of the real read.
 
@@ -47,12 +47,13 @@ from mdde_stream.benchmark.errors import BenchmarkError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_NODE_RATE = 12_500.0
+DEFAULT_NODE_RATE = 14_000.0
 """Reads per second one data node serves unless configured otherwise (``MDDE_BENCHMARK_NODE_RATES``).
 
 Chosen so that the thesis workload (100,000 reads) spread evenly over four nodes is bounded at
-50,000 reads/s (2 s), below what two workers drive unpaced on two shared cores, while all reads on
-one node take 8 s: the allocation, not the host, decides the figure (``bench/RESULTS.md``)."""
+56,000 reads/s (1.8 s; measured 1.86 s end to end on a quiet host), below what two workers drive
+unpaced on two cores (~125,000 reads/s), while all reads on one node take 7.1 s: the allocation,
+not the host, decides the figure (``bench/RESULTS.md``)."""
 
 CATCH_UP_S = 0.025
 """How far in the past a read may be booked: the arrival a client reports is clamped to
