@@ -1,8 +1,11 @@
-"""Entry point of the benchmark worker service: see :mod:`mdde_stream.services.benchmark_worker`."""
+"""Entry point of a benchmark worker: ``python -m consumers.benchmark_worker [OPTIONS]`` is ``mdde-stream worker benchmark``.
+
+The service itself is :mod:`mdde_stream.services.benchmark_worker`; ``--help`` lists the options.
+"""
 
 import sys
 
-from mdde_stream.services.benchmark_worker import main
+from mdde_stream.cli import app
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(app(["worker", "benchmark", *sys.argv[1:]], prog_name="mdde-stream"))

@@ -1,8 +1,11 @@
-"""Entry point of the estimator service (`mdde-stream service estimator`): see :mod:`mdde_stream.services.estimator`."""
+"""Entry point of the estimator service: ``python -m consumers.estimator [OPTIONS]`` is ``mdde-stream service estimator``.
+
+The service itself is :mod:`mdde_stream.services.estimator`; ``--help`` lists the options.
+"""
 
 import sys
 
-from mdde_stream.services.estimator import main
+from mdde_stream.cli import app
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(app(["service", "estimator", *sys.argv[1:]], prog_name="mdde-stream"))

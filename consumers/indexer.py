@@ -1,8 +1,11 @@
-"""Entry point of the indexer service: see :mod:`mdde_stream.services.indexer`."""
+"""Entry point of the indexer: ``python -m consumers.indexer [OPTIONS]`` is ``mdde-stream service indexer``.
+
+The service itself is :mod:`mdde_stream.services.indexer`; ``--help`` lists the options.
+"""
 
 import sys
 
-from mdde_stream.services.indexer import main
+from mdde_stream.cli import app
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(app(["service", "indexer", *sys.argv[1:]], prog_name="mdde-stream"))

@@ -11,4 +11,4 @@ from mdde_stream.cli import app
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    sys.exit(app(["replay", *args, *([] if "--speed" in args else ["--speed", "1"])]))
+    sys.exit(app(["replay", *args, *([] if "--speed" in args else ["--speed", "1"])], prog_name="mdde-stream"))

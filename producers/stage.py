@@ -11,4 +11,4 @@ import sys
 from mdde_stream.cli import app
 
 if __name__ == "__main__":
-    sys.exit(app(["run", *sys.argv[1:]]))
+    sys.exit(app(["run", *sys.argv[1:]], prog_name="mdde-stream"))

@@ -122,7 +122,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class LocalServices:
-    """Benchmark workers and one aggregator as child processes (``python -m mdde_stream.services....``).
+    """Benchmark workers and one aggregator as child processes (``mdde-stream worker benchmark`` and ``service benchmark-aggregator``).
 
     Groups default to ``{topic_prefix}-benchmark-workers`` / ``-aggregator`` (the standard
     ``mdde-benchmark-*`` names for the default prefix), so children join whatever services already
@@ -142,13 +142,13 @@ class LocalServices:
         self.aggregator: subprocess.Popen[bytes] | None = None
         self._initial = workers
 
-    def _spawn(self, module: str, args: list[str], name: str, cpus: str | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(self, command: list[str], name: str, cpus: str | None = None) -> subprocess.Popen[bytes]:
         out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         pin = ["taskset", "-c", cpus] if cpus else []
-        return subprocess.Popen([*pin, sys.executable, "-m", module, *args], env=self.env, stdout=out,
+        return subprocess.Popen([*pin, sys.executable, "-m", "mdde_stream", *command], env=self.env, stdout=out,
                                 stderr=subprocess.STDOUT)
 
     def add_worker(self, cpus: str | None = None) -> subprocess.Popen[bytes]:
@@ -157,13 +157,12 @@ class LocalServices:
         if self.clients:
             args += ["--clients", str(self.clients)]
         index = len(self.workers)
-        proc = self._spawn("mdde_stream.services.benchmark_worker", [*args, "--worker-id", f"worker-{index}"], f"worker-{index}",
-                           cpus)
+        proc = self._spawn(["worker", "benchmark", *args, "--worker-id", f"worker-{index}"], f"worker-{index}", cpus)
         self.workers.append(proc)
         return proc
 
     def start(self) -> LocalServices:
-        self.aggregator = self._spawn("mdde_stream.services.benchmark_aggregator", ["--group", self.aggregator_group], "aggregator")
+        self.aggregator = self._spawn(["service", "benchmark-aggregator", "--group", self.aggregator_group], "aggregator")
         for _ in range(self._initial):
             self.add_worker()
         return self

@@ -46,6 +46,15 @@ _METADATA_LAG = {
 }
 
 
+def brokers_listed(bootstrap: str, timeout_s: float = 3.0) -> int:
+    """How many brokers a metadata request at ``bootstrap`` lists; 0 while none answers (a readiness probe)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "socket.timeout.ms": int(timeout_s * 700)})
+    try:
+        return len(admin.list_topics(timeout=timeout_s).brokers)
+    except KafkaException:
+        return 0
+
+
 class KafkaBus(Bus):
     def __init__(self, bootstrap: str, settings: Settings | None = None, **overrides: Any) -> None:
         if not bootstrap:

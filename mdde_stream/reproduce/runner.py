@@ -1,6 +1,6 @@
 """Run what the thesis ran: the §5.2 edge cases and the Table 5.12-5.14 random-valid episodes.
 
-The edge cases go through :func:`mdde_stream.edge_cases_cli.run_edge_cases` (the same code as
+The edge cases go through :func:`mdde_stream.edge_cases_report.run_edge_cases` (the same code as
 ``mdde-stream edge-cases``, benchmark and estimate at every step, real or simulated); the
 random-valid episodes through the environment with Table 5.5's settings and the estimator
 benchmark. The fragmenter's layout options (the thesis's ``numbering``, ``hashed`` grouping) are passed
@@ -10,18 +10,22 @@ only where the called function accepts them, and the run records what was applie
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mdde_stream.config import Settings
 from mdde_stream.reproduce.compare import Episode
 from mdde_stream.reproduce.thesis import TABLE_5_5
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ def run_settings(cfg: ReproduceConfig, settings: Settings) -> Settings:
 def run_edge(cfg: ReproduceConfig, settings: Settings, out: Path,
              on_run: Callable[[str], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Both edge cases, ``cfg.runs`` runs each; (the edge-cases document, layout options applied)."""
-    from mdde_stream.edge_cases_cli import run_edge_cases
+    from mdde_stream.edge_cases_report import run_edge_cases
 
     layout = accepted_options(run_edge_cases, {"numbering": FRAGMENT_NUMBERING, "grouping": FRAGMENT_GROUPING,
                                                "fragment_numbering": FRAGMENT_NUMBERING})
@@ -274,3 +278,52 @@ def config_document(cfg: ReproduceConfig, settings: Settings) -> dict[str, Any]:
         "random_valid": {**cfg.env_options(), "policy": "random-valid", "episodes": cfg.episodes,
                          "thesis_episodes": 1000},
     }
+
+
+def run_reproduce(cfg: ReproduceConfig, settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
+    """Run everything, write the files, return the results document."""
+    from mdde_stream.edge_cases_report import throughput_svg
+    from mdde_stream.reproduce.report import write_all
+    from mdde_stream.reproduce.results import edge_case_results, random_valid_results, targets, variant_summary
+
+    out = Path(cfg.out)
+    config = config_document(cfg, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")  # kept even if a run fails
+    masks = delete_masks()
+    edge_task = progress.add_task("edge cases (runs)", total=2 * cfg.runs) if progress else None
+    rv_task = progress.add_task("random-valid (episodes)", total=cfg.episodes * len(masks)) if progress else None
+
+    def on_run(_case: str) -> None:
+        if progress is not None and edge_task is not None:
+            progress.advance(edge_task)
+
+    edge_doc, layout = run_edge(cfg, settings, out / "edge-cases", on_run)
+    numbering = layout["numbering"] == "thesis"
+    config["edge_cases"]["fragment_numbering_applied"] = layout["numbering"] or "node order (no option)"
+    config["edge_cases"]["fragment_grouping_applied"] = layout["grouping"] or "contiguous (no option)"
+    edge = edge_case_results(edge_doc, numbering, cfg.why)
+    for case, summary in edge_doc["cases"].items():
+        edge[case]["fragment_numbering"] = layout["numbering"] or edge[case]["fragment_numbering"]
+        edge[case]["svg"] = throughput_svg(summary, cfg.benchmark)
+    timing = {**benchmark_timing(edge_doc), **estimator_timing(edge_doc)}
+    # The edge cases are the long part on a real benchmark: keep them even if the episodes fail.
+    write_all({"config": config, "targets": targets(edge, None, cfg.why, numbering), "edge_cases": edge,
+               "timing": timing, "random_valid": None}, out)
+
+    def on_episode(_episode: Any) -> None:
+        if progress is not None and rv_task is not None:
+            progress.advance(rv_task)
+
+    runs = {mask: run_random_valid(cfg, settings, mask, on_episode) for mask in masks}
+    episodes, env_options = runs[masks[0]]
+    rv = random_valid_results(episodes, env_options)
+    if len(runs) > 1:
+        rv["delete_mask_variants"] = {str(m): variant_summary(eps, opts) for m, (eps, opts) in runs.items()}
+    config["random_valid"].update({k: v for k, v in env_options.items() if k not in config["random_valid"]})
+    config["random_valid"]["baseline_source"] = rv["baseline_source"]
+    doc = {"config": config, "targets": targets(edge, rv, cfg.why, numbering), "edge_cases": edge,
+           "timing": timing, "random_valid": rv}
+    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    write_all(doc, out)
+    return doc

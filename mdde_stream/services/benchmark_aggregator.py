@@ -17,9 +17,7 @@ aggregator instance, so several aggregators can split the runs.)
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import zlib
 
 from mdde_stream.benchmark.real import Aggregator, PlanError, plan_tasks
@@ -27,18 +25,17 @@ from mdde_stream.bus.app import Delivery
 from mdde_stream.bus.base import Bus, BusError, Record
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkRequested, BenchmarkTask, Event
-from mdde_stream.services.runtime import LoopService, ServiceArgumentParser, serve
+from mdde_stream.services import AGGREGATOR_GROUP
+from mdde_stream.services.runtime import LoopService
 
 logger = logging.getLogger(__name__)
-
-GROUP_ID = "mdde-benchmark-aggregator"
 
 
 class AggregatorService(LoopService):
     """Planner + aggregator in one consumer-group member."""
 
     def __init__(
-        self, bus: Bus, settings: Settings, group_id: str = GROUP_ID, poll_timeout_s: float = 0.2
+        self, bus: Bus, settings: Settings, group_id: str = AGGREGATOR_GROUP, poll_timeout_s: float = 0.2
     ) -> None:
         super().__init__()
         self.bus = bus
@@ -60,18 +57,11 @@ class AggregatorService(LoopService):
     def stopped(self) -> str:
         return f"benchmark aggregator stopped: {self.planned} requests planned, {self.results} results"
 
-    def process_once(self) -> int:
-        """One poll -> plan/aggregate -> produce -> flush -> commit cycle; returns events handled."""
-        batch = self.poll_batch(self.poll_timeout_s)
-        if batch is None:
-            return 0
-        self.handle_each(batch, self._handle)
-        self.producer.flush()
+    def commit(self) -> None:
         # Never commit from the first log of a still-incomplete request on: a crash must bring it back.
         self.consumer.commit_below(record for records in self._held.values() for record in records)
-        return len(batch)
 
-    def _handle(self, delivery: Delivery[Event]) -> None:
+    def handle(self, delivery: Delivery[Event]) -> None:
         if isinstance(delivery.event, BenchmarkRequested):
             self._plan(delivery)
         else:
@@ -122,19 +112,3 @@ class AggregatorService(LoopService):
         logger.info("request %s complete: %d reads in %.3fs = %.0f reads/s by %d workers (missing %d)",
                     result.request_id, result.operations, result.duration_s, result.throughput,
                     result.workers, result.missing)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = ServiceArgumentParser(prog="mdde-stream service benchmark-aggregator",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--group", default=GROUP_ID, help="consumer group")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return serve(lambda bus, settings: AggregatorService(bus, settings, args.group))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,11 +17,9 @@ worker executes it again from the start. A task that cannot run (bad layout, unr
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import Callable
 
@@ -30,11 +28,10 @@ from mdde_stream.bus.app import Delivery
 from mdde_stream.bus.base import Bus, BusError
 from mdde_stream.config import Settings
 from mdde_stream.events import AccessLog, BenchmarkTask
-from mdde_stream.services.runtime import LoopService, ServiceArgumentParser, non_negative_int, positive_int, serve
+from mdde_stream.services import WORKER_GROUP
+from mdde_stream.services.runtime import LoopService
 
 logger = logging.getLogger(__name__)
-
-GROUP_ID = "mdde-benchmark-workers"
 
 
 class BenchmarkWorker(LoopService):
@@ -44,7 +41,7 @@ class BenchmarkWorker(LoopService):
         self,
         bus: Bus,
         settings: Settings,
-        group_id: str = GROUP_ID,
+        group_id: str = WORKER_GROUP,
         worker_id: str | None = None,
         clients: int | None = None,
         retries: int = 2,
@@ -116,24 +113,3 @@ class BenchmarkWorker(LoopService):
             # Typically a rebalance took the partition meanwhile: the new owner re-runs the task
             # and the aggregator drops the second log.
             logger.warning("commit failed (%s); the task may be executed again elsewhere", exc)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = ServiceArgumentParser(prog="mdde-stream worker benchmark", description=__doc__.split("\n\n")[0])
-    p.add_argument("--group", default=GROUP_ID, help="consumer group shared by all workers")
-    p.add_argument("--clients", type=positive_int, default=None,
-                   help="concurrent clients per task (default: the request's clients)")
-    p.add_argument("--worker-id", default=None, help="name in access logs (default: host-pid)")
-    p.add_argument("--retries", type=non_negative_int, default=2, help="re-runs of a task whose reads failed")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return serve(
-        lambda bus, settings: BenchmarkWorker(bus, settings, args.group, args.worker_id, args.clients, args.retries)
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,9 +10,7 @@ Sequence per poll: estimate every request -> produce results (and dead letters) 
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
 from pydantic import ValidationError
 
@@ -22,11 +20,10 @@ from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
 from mdde_stream.estimator import estimate_mapping
 from mdde_stream.events import EstimateRequested, EstimatorResult
-from mdde_stream.services.runtime import LoopService, ServiceArgumentParser, serve
+from mdde_stream.services import ESTIMATOR_GROUP
+from mdde_stream.services.runtime import LoopService
 
 logger = logging.getLogger(__name__)
-
-GROUP_ID = "mdde-estimator"
 
 
 def answer(request: EstimateRequested) -> EstimatorResult:
@@ -48,7 +45,7 @@ def answer(request: EstimateRequested) -> EstimatorResult:
 
 
 class EstimatorService(LoopService):
-    def __init__(self, bus: Bus, settings: Settings, group_id: str = GROUP_ID, poll_timeout_s: float = 0.2) -> None:
+    def __init__(self, bus: Bus, settings: Settings, group_id: str = ESTIMATOR_GROUP, poll_timeout_s: float = 0.2) -> None:
         super().__init__()
         self.settings = settings
         self.poll_timeout_s = poll_timeout_s
@@ -61,16 +58,7 @@ class EstimatorService(LoopService):
     def stopped(self) -> str:
         return f"estimator stopped after {self.answered} estimates"
 
-    def process_once(self) -> int:
-        batch = self.poll_batch(self.poll_timeout_s)
-        if batch is None:
-            return 0
-        self.handle_each(batch, self._handle)
-        self.producer.flush()
-        self.consumer.commit()
-        return len(batch)
-
-    def _handle(self, delivery: Delivery[EstimateRequested]) -> None:
+    def handle(self, delivery: Delivery[EstimateRequested]) -> None:
         try:
             result = answer(delivery.event)
         except ValidationError as exc:
@@ -84,18 +72,3 @@ class EstimatorService(LoopService):
             return
         self.producer.send(result)
         self.answered += 1
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = ServiceArgumentParser(prog="mdde-stream service estimator", description=__doc__.split("\n\n")[0])
-    p.add_argument("--group", default=GROUP_ID, help="consumer group")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return serve(lambda bus, settings: EstimatorService(bus, settings, args.group))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

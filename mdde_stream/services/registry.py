@@ -27,9 +27,7 @@ benchmark — by moving the data to the run's allocation (:meth:`Registry.sync_d
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -38,22 +36,18 @@ from typing import cast
 
 from mdde_stream.bus.app import Delivery
 from mdde_stream.bus.base import Bus, Record
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.config import Settings
 from mdde_stream.events import ActionResult, ActionSubmitted, ShuffleCompleted, ShuffleRequested, utc_now
 from mdde_stream.registry import SERVICE_REGISTRY_PREFIX, Registry, attach_registry, run_prefix
 from mdde_stream.registry.codes import Code, Verdict, reject
+from mdde_stream.services import REGISTRY_GROUP
 from mdde_stream.services.runtime import (
     INFRASTRUCTURE_ERRORS,
     LoopService,
-    ServiceArgumentParser,
-    positive_float,
-    positive_int,
-    serve,
 )
 
 logger = logging.getLogger(__name__)
 
-GROUP_ID = "mdde-registry"
 FSYNC_HORIZON_S = 2.0
 """Age after which a verdict written to the registry Redis is on disk (``appendfsync everysec``)."""
 StepKey = tuple[str, int, int]
@@ -111,7 +105,7 @@ class RegistryService(LoopService):
         registries: RunRegistries,
         bus: Bus,
         settings: Settings,
-        group_id: str = GROUP_ID,
+        group_id: str = REGISTRY_GROUP,
         step_timeout_s: float = 30.0,
         poll_timeout_s: float = 0.2,
         max_records: int = 500,
@@ -251,35 +245,3 @@ class RegistryService(LoopService):
         pending += [record for _, records in self._recent for record in records]
         self.consumer.commit_below(pending, asynchronous=True)
         self._durable_pending = bool(self._recent)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = ServiceArgumentParser(prog="mdde-stream service registry", description=__doc__.split("\n\n")[0])
-    p.add_argument("--prefix", default=SERVICE_REGISTRY_PREFIX,
-                   help="root Redis key prefix: each run's state lives under <prefix>:run:<run id>")
-    p.add_argument("--group", default=GROUP_ID, help="consumer group")
-    p.add_argument("--max-records", type=positive_int, default=500, help="actions per poll (per produce/commit cycle)")
-    p.add_argument("--step-timeout", type=positive_float, default=30.0, help="apply an incomplete step after this long (s)")
-    p.add_argument("--record-shape", choices=("default", "large"), default="default",
-                   help="record preset loaded on the data nodes (thesis Appendix C)")
-    p.add_argument("--no-data", action="store_true",
-                   help="ignore MDDE_DATA_NODES: keep the allocation only (estimate / simulated benchmarks)")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = get_settings()
-    if args.no_data:
-        settings = settings.model_copy(update={"data_nodes": ""})
-    return serve(
-        lambda bus, s: RegistryService(
-            RunRegistries(settings, args.prefix, args.record_shape), bus, s, group_id=args.group,
-            step_timeout_s=args.step_timeout, max_records=args.max_records,
-        ),
-        settings,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

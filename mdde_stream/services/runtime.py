@@ -13,12 +13,11 @@ Kafka or Redis costs a pause, never a crash or a lost record.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 from mdde_stream.bus import Bus, open_bus
 from mdde_stream.bus.app import Delivery, EventConsumer, EventProducer
@@ -76,8 +75,29 @@ class LoopService:
         self.infrastructure_errors = 0
         self.unexpected_errors = 0
 
+    poll_timeout_s = 0.2
+
     def process_once(self) -> int:
+        """One poll -> handle each -> flush -> commit cycle; returns the records polled.
+
+        Results and dead letters share one producer, so one flush stores both before the commit:
+        a crash in between brings the records back, never loses them.
+        """
+        batch = self.poll_batch(self.poll_timeout_s)
+        if batch is None:
+            return 0
+        self.handle_each(batch, self.handle)
+        self.producer.flush()
+        self.commit()
+        return len(batch)
+
+    def handle(self, delivery: Delivery[Any]) -> None:
+        """One record of the batch: produce what it yields (not flushed yet)."""
         raise NotImplementedError
+
+    def commit(self) -> None:
+        """Commit what was polled, after the flush; a service that holds records back commits below them."""
+        self.consumer.commit()
 
     def started(self) -> str:
         return f"{self.name} started"
@@ -191,40 +211,3 @@ def serve(build: Callable[[Bus, Settings], Service], settings: Settings | None =
     finally:
         bus.close()
     return 0
-
-
-def _int_at_least(minimum: int, meaning: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {meaning}, got {value}")
-        return value
-
-    return parse
-
-
-positive_int = _int_at_least(1, "at least 1")
-"""argparse type: counts (a service must not start with a zero batch or a negative count)."""
-non_negative_int = _int_at_least(0, "0 or more")
-"""argparse type: retries."""
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (timeouts, intervals)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-class ServiceArgumentParser(argparse.ArgumentParser):
-    """A service's options: a bad one is one line naming it on stderr and exit code 2 (no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message}\n")

@@ -14,9 +14,6 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
 from mdde_stream.stack import process
 from mdde_stream.stack.base import HOST, Progress, Service, StackLayout, _quiet
 from mdde_stream.stack.maven import fetch_classpath, java_binary, launcher_dir
@@ -157,9 +154,6 @@ class KafkaBroker(Service):
         """The broker answers a metadata request and lists itself."""
         if not process.port_open(self.port):
             return False
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0, "socket.timeout.ms": 2000})
-        try:
-            metadata = admin.list_topics(timeout=3)
-        except KafkaException:
-            return False
-        return bool(metadata.brokers)
+        from mdde_stream.bus.kafka import brokers_listed
+
+        return brokers_listed(self.bootstrap) > 0

@@ -16,7 +16,7 @@ import redis
 from mdde_stream.bus import open_bus
 from mdde_stream.config import Settings
 from mdde_stream.datanodes import record_key
-from mdde_stream.edge_cases_cli import run_edge_cases
+from mdde_stream.edge_cases_report import run_edge_cases
 from tests.conftest import data_node_urls, require_kafka, require_redis
 
 pytestmark = pytest.mark.integration

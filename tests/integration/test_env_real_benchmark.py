@@ -98,7 +98,7 @@ def test_remote_stage_has_the_registry_service_move_the_data(tmp_path: Path) -> 
     with open_bus(settings=settings) as bus:
         ensure_topics(bus, settings)
         registry = subprocess.Popen(
-            [sys.executable, "-m", "mdde_stream.services.registry", "--prefix", prefix,
+            [sys.executable, "-m", "mdde_stream", "service", "registry", "--prefix", prefix,
              "--group", f"registry-{tag}"],
             env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT,
         )

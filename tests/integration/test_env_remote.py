@@ -1,6 +1,6 @@
 """The environment's remote stage against the real registry service on Kafka + Redis.
 
-The service runs as a subprocess (``python -m mdde_stream.services.registry``) on a uuid topic prefix and a
+The service runs as a subprocess (``mdde-stream service registry``) on a uuid topic prefix and a
 uuid Redis key prefix. Every remote step must give exactly the verdicts and allocation an in-process
 registry gives for the same actions, and the step latency is reported. Without Kafka or Redis the
 test fails (never skips): a missing server is a broken CI, not an optional feature.
@@ -58,7 +58,7 @@ def start_service(settings: Settings, redis_prefix: str, log: Path) -> subproces
     env = {**os.environ, "MDDE_BUS": settings.bus, "MDDE_STATE": settings.state,
            "MDDE_TOPIC_PREFIX": settings.topic_prefix, "MDDE_PARTITIONS": str(settings.partitions)}
     return subprocess.Popen(
-        [sys.executable, "-m", "mdde_stream.services.registry", "--prefix", redis_prefix, "--group", f"g-{redis_prefix}"],
+        [sys.executable, "-m", "mdde_stream", "service", "registry", "--prefix", redis_prefix, "--group", f"g-{redis_prefix}"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
 

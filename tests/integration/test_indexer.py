@@ -139,7 +139,7 @@ def test_two_indexer_processes_share_partitions(env: TelemetryEnv) -> None:
     group = f"g-{uuid.uuid4().hex[:8]}"
     child_env = {**os.environ, "MDDE_BUS": env.settings.bus, "MDDE_TOPIC_PREFIX": env.settings.topic_prefix,
                  "MDDE_ELASTICSEARCH": env.es_url, "MDDE_SESSION_TIMEOUT_S": "6"}
-    procs = [subprocess.Popen([sys.executable, "-m", "mdde_stream.services.indexer", "--group", group], cwd=REPO,
+    procs = [subprocess.Popen([sys.executable, "-m", "mdde_stream", "service", "indexer", "--group", group], cwd=REPO,
                               env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for _ in range(2)]
     admin = AdminClient({"bootstrap.servers": env.settings.bus.removeprefix("kafka://")})

@@ -63,7 +63,7 @@ def random_steps(seed: int) -> list[list[ActionSubmitted]]:
 
 def start_service(env: dict[str, str], args: list[str], log: Path) -> subprocess.Popen:
     out = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "mdde_stream.services.registry", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "mdde_stream", "service", "registry", *args], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -64,7 +64,7 @@ def test_no_password_reaches_a_log_or_the_bus(protected_redis: str, tmp_path: Pa
         ensure_topics(bus, settings)
     log = tmp_path / "service.log"
     service = subprocess.Popen(
-        [sys.executable, "-m", "mdde_stream.services.registry", "--group", f"g-{uuid.uuid4().hex[:6]}"],
+        [sys.executable, "-m", "mdde_stream", "service", "registry", "--group", f"g-{uuid.uuid4().hex[:6]}"],
         cwd=ROOT, env={**os.environ, **settings.to_env()}, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
     env = MddeParallelEnv(EnvConfig(stage="remote", records=1_000, operations=1_000, max_steps=20,

@@ -11,7 +11,7 @@ import pytest
 
 from mdde_stream.config import Settings
 from mdde_stream.edge_cases import greedy_actions, starving_actions
-from mdde_stream.edge_cases_cli import run_edge_cases
+from mdde_stream.edge_cases_report import run_edge_cases
 from mdde_stream.events import ActionKind
 from mdde_stream.registry import fragment_layout
 

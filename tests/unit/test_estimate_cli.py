@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mdde_stream.estimate_cli import BAD_INPUT_EXIT_CODE, estimate_command
+from mdde_stream.cli.estimate import BAD_INPUT_EXIT_CODE, estimate_command
 from mdde_stream.estimator import estimate_mapping
 from tests.unit.mdde_reference import mdde_registry_estimate
 

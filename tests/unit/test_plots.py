@@ -80,7 +80,7 @@ def test_grouped_bars_are_an_svg_with_one_bar_per_value() -> None:
 def test_without_the_plots_extra_the_error_names_it() -> None:
     code = ("import sys; sys.modules['altair'] = None\n"
             "from mdde_stream.plots import PlotsUnavailable, altair\n"
-            "import mdde_stream.telemetry, mdde_stream.edge_cases_cli  # importable without it\n"
+            "import mdde_stream.telemetry, mdde_stream.edge_cases_report  # importable without it\n"
             "try:\n    altair()\nexcept PlotsUnavailable as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert re.search(r"pip install 'mdde-stream\[plots\]'", out), out

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from mdde_stream.bus import Record, open_bus
 from mdde_stream.bus.topics import ensure_topics
+from mdde_stream.cli import app
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import ActionResult, Telemetry
 from mdde_stream.replay import RecordedEvent, Selection, read_episodes, read_selection
-from mdde_stream.replay.cli import app
 from mdde_stream.replay.export import ARRAYS, episode_data, export_dataset, load_dataset
 from mdde_stream.replay.recording import _ranges
 from mdde_stream.replay.reemit import reemit

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mdde_stream.bus import TopicPartition, open_bus
+from mdde_stream.cli import app
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.events import decode_event
-from mdde_stream.run_cli import app
 
 
 @pytest.fixture

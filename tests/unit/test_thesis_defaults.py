@@ -42,8 +42,8 @@ def test_large_workloads_are_100_fields_of_3000_characters() -> None:
 
 
 def test_commands_take_their_defaults_from_the_environment_config() -> None:
-    from mdde_stream.agents import cli as agents_cli
-    from mdde_stream.run_cli import run
+    from mdde_stream.cli import agents as agents_cli
+    from mdde_stream.cli.run import run
 
     for command in (run, agents_cli.evaluate, agents_cli.train):
         params = inspect.signature(command).parameters

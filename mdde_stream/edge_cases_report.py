@@ -1,16 +1,17 @@
-"""``mdde-stream edge-cases``: run the starving and greedy cases and write the report folder.
+"""The starving and greedy edge cases (thesis §5.2) run end to end, and their report folder.
 
-Output (``--out DIR``): ``edge_cases.json`` (everything, per run and step), ``tables.md`` (reads per
-node per step for the benchmark and the estimator, like the thesis's Tables 5.1-5.4, plus the
-summary), ``throughput-<case>.svg`` (benchmark vs estimate per step, mean with min-max band over
-runs, like Fig. 5.2/5.4) and ``heatmap-<case>.svg`` (reads per fragment per node at the start and
-the end, benchmark and estimate, one colour scale). The SVGs are Vega-Lite charts rendered by
-vl-convert (the ``plots`` extra), in the colours of the run report.
+Output folder: ``edge_cases.json`` (everything, per run and step), ``tables.md`` (reads per node per
+step for the benchmark and the estimator, like the thesis's Tables 5.1-5.4, plus the summary),
+``throughput-<case>.svg`` (benchmark vs estimate per step, mean with min-max band over runs, like
+Fig. 5.2/5.4) and ``heatmap-<case>.svg`` (reads per fragment per node at the start and the end,
+benchmark and estimate, one colour scale). The SVGs are Vega-Lite charts rendered by vl-convert (the
+``plots`` extra), in the colours of the run report.
 
-``--benchmark real`` needs Kafka (``MDDE_BUS``) and four data nodes (``MDDE_DATA_NODES``); it loads
-its own dataset under ``--key-prefix`` (deleted afterwards), keeps the allocation in memory, moves
-data with ``Registry.shuffle()`` before each benchmark and, unless ``--workers 0``, starts that many
-benchmark workers plus an aggregator for the duration of the command.
+The real benchmark needs a bus and four data nodes; it loads its own dataset under ``key_prefix``
+(deleted afterwards), keeps the allocation in memory, moves data with ``Registry.shuffle()`` before
+each benchmark and, unless ``workers`` is 0, starts that many benchmark workers plus an aggregator
+for the duration of the run. ``mdde-stream edge-cases`` (:mod:`mdde_stream.cli.edge_cases`) and
+``mdde-stream reproduce`` run it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from mdde_stream.cli_checks import writable_dir
 from mdde_stream.config import Settings, get_settings
 from mdde_stream.edge_cases import (
     CASE_WORKLOADS,
@@ -35,7 +33,7 @@ from mdde_stream.edge_cases import (
     summarize,
     workload_for,
 )
-from mdde_stream.plots import PlotsUnavailable, altair, colour_scale, configure, natural_key, to_svg
+from mdde_stream.plots import altair, colour_scale, configure, natural_key, to_svg
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +172,7 @@ def markdown(doc: dict[str, Any]) -> str:
     for case, s in doc["cases"].items():
         lines.append(
             f"| {case} | {s['step_count']} | {s['throughput_start']:.0f} | {s['throughput_end']:.0f} | "
-            f"{_pct(s['final_benchmark_share'])} | {_pct(s['final_estimate_share'])} | "
+            f"{shares_text(s['final_benchmark_share'])} | {shares_text(s['final_estimate_share'])} | "
             f"{s['mean_relative_error']:.1%} | {s['mean_max_share_error']:.1%} |"
         )
     for case, s in doc["cases"].items():
@@ -191,7 +189,8 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pct(shares: list[float]) -> str:
+def shares_text(shares: list[float]) -> str:
+    """Per-node shares as ``25% / 25% / ...``."""
     return " / ".join(f"{v:.0%}" for v in shares)
 
 
@@ -242,47 +241,3 @@ def heatmap_svg(summary: dict[str, Any]) -> str:
         facet=alt.Facet("panel:N", title=None, sort=[t for _, t in panels]), columns=2,
     ).properties(title=f"{summary['case']}: reads per fragment per node")
     return to_svg(configure(chart))
-
-
-def edge_cases_command(
-    benchmark: str = typer.Option("simulated", "--benchmark", help="real (Kafka + data nodes) or simulated"),
-    runs: int = typer.Option(3, "--runs", min=1, help="repetitions with seeds seed..seed+runs-1"),
-    out: Path = typer.Option(Path("edge-cases"), "--out", help="report folder"),
-    operations: int = typer.Option(100_000, "--operations", min=1, help="reads per benchmark (thesis: 100,000)"),
-    records: int = typer.Option(10_000, "--records", min=FRAGMENT_COUNT, help="records (thesis: 10,000)"),
-    clients: int = typer.Option(50, "--clients", min=1, help="concurrent clients (thesis: 50)"),
-    seed: int = typer.Option(0, "--seed", help="workload seed of the first run"),
-    case: list[str] = typer.Option(["starving", "greedy"], "--case", help="case(s) to run"),
-    workers: int = typer.Option(2, "--workers", min=0, help="real: benchmark workers to start (0: use running ones)"),
-    key_prefix: str = typer.Option("edge:", "--key-prefix", help="real: key prefix of the dataset on the nodes"),
-    timeout: float = typer.Option(300.0, "--timeout", help="real: seconds to wait for one benchmark result"),
-    service_cv: float = typer.Option(0.0, "--service-cv", min=0.0, help="simulated: service time variation"),
-    grouping: str = typer.Option("hashed", "--grouping", help="fragmenter: hashed | contiguous record grouping"),
-    numbering: str = typer.Option("thesis", "--numbering",
-                                  help="fragmenter: 'thesis' (blocks on w0, w2, w3, w1, as Table 5.3 shows) | 'node'"),
-) -> None:
-    """Reproduce the thesis's starving and greedy edge cases (§5.2) and write tables, plots and JSON."""
-    writable_dir(out, "--out")
-    try:
-        altair()  # before the runs, not after them
-    except PlotsUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"configuration: benchmark={benchmark} runs={runs} operations={operations} records={records} "
-               f"clients={clients} seed={seed} cases={','.join(case)} grouping={grouping} numbering={numbering} "
-               f"(stored in {out / 'edge_cases.json'})")
-    try:
-        doc = run_edge_cases(benchmark, runs, out, operations=operations, records=records, clients=clients,
-                             seed=seed, cases=tuple(case), workers=workers, key_prefix=key_prefix,
-                             timeout_s=timeout, service_cv=service_cv, grouping=grouping, numbering=numbering)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except (RuntimeError, TimeoutError) as exc:  # unreachable data node or bus, missing services
-        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    for name, s in doc["cases"].items():
-        typer.echo(f"{name}: {s['step_count']} steps, τ {s['throughput_start']:.0f} -> {s['throughput_end']:.0f} "
-                   f"reads/s, final shares {_pct(s['final_benchmark_share'])}, "
-                   f"mean relative estimate error {s['mean_relative_error']:.1%}")
-    typer.echo(f"report written to {out}")

@@ -1,8 +1,5 @@
-"""Typer commands of the telemetry package, mounted by ``mdde_stream.cli``.
-
-``report_command`` -> ``mdde-stream report RUN``; ``dashboards_app`` -> ``mdde-stream dashboards
-{import,validate,export}``; ``index_command`` -> a foreground indexer (``mdde-stream index``).
-"""
+"""``mdde-stream report RUN`` (an HTML report that needs no server) and ``mdde-stream dashboards
+import | validate | export`` (the Kibana saved objects). The indexer is ``mdde-stream service indexer``."""
 
 from __future__ import annotations
 
@@ -55,7 +52,7 @@ def dashboards_import(
 
 def _saved_objects(path: Path) -> list[dict]:
     """The saved objects of ``--file``; a file that is not Kibana saved-objects ndjson is a bad option."""
-    from mdde_stream.cli_checks import fail
+    from mdde_stream.cli.checks import fail
     from mdde_stream.telemetry.dashboards import DashboardError, load_ndjson
 
     try:
@@ -99,20 +96,3 @@ def dashboards_export(
     from mdde_stream.telemetry.dashboards import DEFAULT_PATH, write_ndjson
 
     typer.echo(str(write_ndjson(path or DEFAULT_PATH)))
-
-
-def index_command(
-    elasticsearch: str = typer.Option(None, "--elasticsearch", help="Elasticsearch URL (default: MDDE_ELASTICSEARCH)."),
-    index_prefix: str = typer.Option(None, "--index-prefix", help="Index prefix (default: from the topic prefix)."),
-    group: str = typer.Option(None, "--group", help="Consumer group (default: <prefix>-indexer)."),
-    retention_days: int = typer.Option(None, "--retention-days", help="Delete dated indices older than N days."),
-) -> None:
-    """Run the indexer in the foreground until interrupted."""
-    from mdde_stream.services.indexer import main
-
-    argv = []
-    for flag, value in (("--elasticsearch", elasticsearch), ("--index-prefix", index_prefix),
-                        ("--group", group), ("--retention-days", retention_days)):
-        if value is not None:
-            argv += [flag, str(value)]
-    raise typer.Exit(main(argv))

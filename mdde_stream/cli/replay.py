@@ -1,7 +1,6 @@
 """``mdde-stream replay``: select recorded episodes from the bus and verify, export, re-index or re-emit them.
 
-``replay_command`` is a plain typer command function; the main CLI mounts it with
-``app.command("replay")(replay_command)``. Exit codes: 0 done, 1 a verification diverged,
+Exit codes: 0 done, 1 a verification diverged,
 2 bad options, 3 the recording is missing, incomplete or corrupt.
 """
 
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mdde_stream.cli_checks import fail, require_extra
+from mdde_stream.cli.checks import fail, require_extra
 
 logger = logging.getLogger(__name__)
 console = Console()
@@ -160,17 +159,3 @@ def _verify(episodes: list, settings: object) -> bool:
             diverged = True
             console.print(f"[red]{report}[/red]")
     return diverged
-
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-@app.callback()
-def _root() -> None:
-    """mdde-stream replay (standalone)."""
-
-
-app.command("replay")(replay_command)
-
-if __name__ == "__main__":
-    app()

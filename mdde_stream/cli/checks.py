@@ -40,7 +40,7 @@ def writable_dir(path: Path, option: str) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
             pass
     except OSError as exc:
-        fail(f"{option} {path}: not a writable folder ({exc.strerror or exc})")
+        fail(f"{option} {path}: not writable ({exc.strerror or exc})")
     return path
 
 

@@ -1,14 +1,8 @@
-"""``mdde-stream``: one command line for the environment, its services and the local stack.
-
-Heavy modules are imported inside the commands that need them, so ``mdde-stream --help`` and the
-light commands start fast and work without the optional extras installed.
-"""
+"""``mdde-stream schemas``, ``topics`` and ``dead-letters``: what is on the bus and what it accepts."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import cast
 
@@ -18,31 +12,10 @@ from rich.table import Table
 
 from mdde_stream.config import get_settings
 
-app = typer.Typer(
-    name="mdde-stream",
-    help="Multi-agent Data Distribution Environment as an event-streaming pipeline.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
 console = Console()
 
 schemas_app = typer.Typer(help="Event schemas (JSON Schema export).", no_args_is_help=True)
 topics_app = typer.Typer(help="Bus topics: create the project's topics, list them.", no_args_is_help=True)
-service_app = typer.Typer(help="Long-running consumers of the pipeline.", no_args_is_help=True)
-worker_app = typer.Typer(help="Horizontally scalable workers (run several in one group).", no_args_is_help=True)
-app.add_typer(schemas_app, name="schemas")
-app.add_typer(topics_app, name="topics")
-app.add_typer(service_app, name="service")
-app.add_typer(worker_app, name="worker")
-
-
-@app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 # -- schemas -------------------------------------------------------------------------------------
@@ -101,7 +74,6 @@ def topics_list(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         console.print(table)
 
 
-@app.command("dead-letters")
 def dead_letters(
     limit: int = typer.Option(20, "--limit", min=1, help="Show at most this many (the newest)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
@@ -141,75 +113,3 @@ def dead_letters(
         source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
         table.add_row(letter.ts.strftime("%H:%M:%S"), source, letter.error_type, letter.reason[:120])
     console.print(table)
-
-
-_SERVICES: dict[str, tuple[typer.Typer, str, str]] = {
-    "registry": (service_app, "mdde_stream.services.registry", "Apply agents' actions from mdde.actions to the allocation state."),
-    "estimator": (service_app, "mdde_stream.services.estimator", "Answer estimate requests with the thesis's estimator."),
-    "benchmark-aggregator": (
-        service_app, "mdde_stream.services.benchmark_aggregator", "Combine workers' access logs into benchmark results.",
-    ),
-    "indexer": (service_app, "mdde_stream.services.indexer", "Bulk-index telemetry events into Elasticsearch."),
-    "benchmark": (worker_app, "mdde_stream.services.benchmark_worker", "Execute benchmark tasks against the Redis data nodes."),
-}
-
-
-def _mount_service(name: str, group: typer.Typer, module_name: str, summary: str) -> None:
-    """Services parse their own options (``--help`` shows them), so typer passes the words through."""
-
-    @group.command(
-        name,
-        help=f"{summary} Options: see --help.",
-        add_help_option=False,
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )
-    def _service(ctx: typer.Context) -> None:
-        import importlib
-
-        module = importlib.import_module(module_name)
-        raise typer.Exit(module.main(list(ctx.args)) or 0)
-
-
-for _name, (_group, _module, _summary) in _SERVICES.items():
-    _mount_service(_name, _group, _module, _summary)
-
-
-def _mount_optional() -> None:
-    """Mount the commands that live in their own modules."""
-    try:
-        from mdde_stream.stack.cli import stack_app
-    except ModuleNotFoundError:  # pragma: no cover - during development only
-        return
-    app.add_typer(stack_app, name="stack", help="Start, inspect and stop the real local stack (no Docker).")
-
-    from mdde_stream.estimate_cli import estimate_command
-
-    app.command("estimate")(estimate_command)
-
-    from mdde_stream.run_cli import run
-
-    app.command("run")(run)
-
-    from mdde_stream.agents.cli import register as register_agents
-
-    register_agents(app)
-
-    from mdde_stream.edge_cases_cli import edge_cases_command
-
-    app.command("edge-cases")(edge_cases_command)
-
-    from mdde_stream.reproduce.cli import reproduce_command
-
-    app.command("reproduce")(reproduce_command)
-
-    from mdde_stream.telemetry.cli import dashboards_app, report_command
-
-    app.command("report")(report_command)
-    app.add_typer(dashboards_app, name="dashboards", help="Kibana saved objects: export, validate, import.")
-
-    from mdde_stream.replay.cli import replay_command
-
-    app.command("replay")(replay_command)
-
-
-_mount_optional()

@@ -1,7 +1,6 @@
 """``mdde-stream train | actor | evaluate``: the learner, one hive-mind actor, and the evaluation.
 
-Plain typer command functions; the main CLI mounts them with :func:`register`. torch is imported
-inside the commands, so the rest of the CLI works without the ``learn`` extra.
+torch is imported inside the commands, so the rest of the CLI works without the ``learn`` extra.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from mdde_stream.cli_checks import (
+from mdde_stream.cli.checks import (
     fail,
     known_workload,
     positive,
@@ -321,18 +320,3 @@ def evaluate(
     else:
         console.print(results_table(results))
         console.print(f"wrote {', '.join(str(p) for p in paths)}")
-
-
-def register(app: typer.Typer) -> None:
-    """Mount the three commands on the main ``mdde-stream`` application."""
-    app.command("train")(train)
-    app.command("actor")(actor)
-    app.command("evaluate")(evaluate)
-
-
-app = typer.Typer(help="Learners and evaluation.", no_args_is_help=True)
-register(app)
-
-
-if __name__ == "__main__":
-    app()

@@ -7,17 +7,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mdde_stream.config import Settings, get_settings
+from mdde_stream.cli.checks import writable_dir
+from mdde_stream.config import get_settings
 from mdde_stream.reproduce.results import WHY_IDS
-
-if TYPE_CHECKING:
-    from mdde_stream.reproduce.runner import ReproduceConfig
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -34,74 +31,6 @@ def parse_why(values: list[str]) -> dict[str, str]:
             raise ValueError(f"--why: unknown target {key!r}; choose from {', '.join(WHY_IDS)}")
         out[key] = text.strip()
     return out
-
-
-def check_writable(out: Path) -> None:
-    """Fail early, naming --out, when the report folder cannot be created or written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"--out {out}: not writable ({exc.strerror or exc})") from None
-
-
-def run_reproduce(cfg: ReproduceConfig, settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
-    """Run everything, write the files, return the results document."""
-    from mdde_stream.edge_cases_cli import throughput_svg
-    from mdde_stream.reproduce.report import write_all
-    from mdde_stream.reproduce.results import edge_case_results, random_valid_results, targets, variant_summary
-    from mdde_stream.reproduce.runner import (
-        benchmark_timing,
-        config_document,
-        delete_masks,
-        estimator_timing,
-        run_edge,
-        run_random_valid,
-    )
-
-    out = Path(cfg.out)
-    config = config_document(cfg, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")  # kept even if a run fails
-    masks = delete_masks()
-    edge_task = progress.add_task("edge cases (runs)", total=2 * cfg.runs) if progress else None
-    rv_task = progress.add_task("random-valid (episodes)", total=cfg.episodes * len(masks)) if progress else None
-
-    def on_run(_case: str) -> None:
-        if progress is not None and edge_task is not None:
-            progress.advance(edge_task)
-
-    edge_doc, layout = run_edge(cfg, settings, out / "edge-cases", on_run)
-    numbering = layout["numbering"] == "thesis"
-    config["edge_cases"]["fragment_numbering_applied"] = layout["numbering"] or "node order (no option)"
-    config["edge_cases"]["fragment_grouping_applied"] = layout["grouping"] or "contiguous (no option)"
-    edge = edge_case_results(edge_doc, numbering, cfg.why)
-    for case, summary in edge_doc["cases"].items():
-        edge[case]["fragment_numbering"] = layout["numbering"] or edge[case]["fragment_numbering"]
-        edge[case]["svg"] = throughput_svg(summary, cfg.benchmark)
-    timing = {**benchmark_timing(edge_doc), **estimator_timing(edge_doc)}
-    # The edge cases are the long part on a real benchmark: keep them even if the episodes fail.
-    write_all({"config": config, "targets": targets(edge, None, cfg.why, numbering), "edge_cases": edge,
-               "timing": timing, "random_valid": None}, out)
-
-    def on_episode(_episode: Any) -> None:
-        if progress is not None and rv_task is not None:
-            progress.advance(rv_task)
-
-    runs = {mask: run_random_valid(cfg, settings, mask, on_episode) for mask in masks}
-    episodes, env_options = runs[masks[0]]
-    rv = random_valid_results(episodes, env_options)
-    if len(runs) > 1:
-        rv["delete_mask_variants"] = {str(m): variant_summary(eps, opts) for m, (eps, opts) in runs.items()}
-    config["random_valid"].update({k: v for k, v in env_options.items() if k not in config["random_valid"]})
-    config["random_valid"]["baseline_source"] = rv["baseline_source"]
-    doc = {"config": config, "targets": targets(edge, rv, cfg.why, numbering), "edge_cases": edge,
-           "timing": timing, "random_valid": rv}
-    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-    write_all(doc, out)
-    return doc
 
 
 def reproduce_command(
@@ -121,14 +50,13 @@ def reproduce_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Set the thesis's Tables 5.1-5.4, §5.2.3 and Tables 5.12-5.14 beside ours, with the targets."""
-    from mdde_stream.reproduce.runner import ReproduceConfig, config_document
+    from mdde_stream.reproduce.runner import ReproduceConfig, config_document, run_reproduce
 
     try:
         cfg = ReproduceConfig(benchmark=benchmark, runs=runs, episodes=episodes, steps=steps, out=str(out), seed=seed,
                               operations=operations, records=records, clients=clients, workers=workers,
                               key_prefix=key_prefix, timeout_s=timeout, why=parse_why(why))
         cfg.validate()
-        check_writable(out)
         settings = get_settings()
         if benchmark == "real" and (len(settings.data_node_urls) < 4 or not settings.bus.startswith("kafka://")):
             raise ValueError(f"--benchmark real needs MDDE_BUS=kafka://... and 4 MDDE_DATA_NODES (got bus "
@@ -137,6 +65,7 @@ def reproduce_command(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    writable_dir(out, "--out")
     typer.echo("effective configuration:")
     typer.echo(json.dumps(config_document(cfg, settings), indent=1))
     try:

@@ -1,8 +1,4 @@
-"""``mdde-stream run``: episodes of the default scenario with a built-in policy, on the embedded defaults.
-
-``run`` is a plain typer command function; the main CLI mounts it with ``app.command("run")(run)``.
-``app`` here holds only this command, for tests and ``python -m mdde_stream.run_cli``.
-"""
+"""``mdde-stream run``: episodes of the default scenario with a built-in policy, on the embedded defaults."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mdde_stream.cli_checks import fail, known_workload, reachable_state
+from mdde_stream.cli.checks import fail, known_workload, reachable_state
 from mdde_stream.env.config import default_of, describe
 
 logger = logging.getLogger(__name__)
@@ -107,17 +103,3 @@ def run(
             console.print(f"report: {write_report(summary.run_id)}", markup=False)
         except PlotsUnavailable as exc:
             console.print(f"no report written: {exc}", markup=False)
-
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-@app.callback()
-def _root() -> None:
-    """mdde-stream run (standalone)."""
-
-
-app.command("run")(run)
-
-if __name__ == "__main__":
-    app()
