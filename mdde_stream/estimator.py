@@ -227,6 +227,23 @@ def _deal(alloc: np.ndarray, fragment_reads: np.ndarray, split: Split) -> tuple[
     raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
 
 
+def _replica_layout(alloc: np.ndarray) -> tuple[int, int, np.ndarray, list[int], list[int]]:
+    """What both list dealers start from: ``(w_count, f_count, replica_count, counts, holders)``.
+
+    ``replica_count`` is each fragment's number of replicas (an array, for ``np.lexsort``) and
+    ``counts`` the same as a list; ``holders`` lists each fragment's nodes, ascending, back to back
+    (fragment f's are ``holders[sum(counts[:f]) : sum(counts[: f + 1])]``). Raises
+    ``NoReplicaError`` when a fragment has no replica.
+    """
+    w_count, f_count = alloc.shape
+    replica_count = alloc.sum(axis=0)
+    counts = replica_count.tolist()
+    if 0 in counts:
+        _raise_no_replica(replica_count)
+    holders = alloc.T.nonzero()[1].tolist()
+    return w_count, f_count, replica_count, counts, holders
+
+
 def _redistribute_participation(
     alloc: np.ndarray, fragment_reads: np.ndarray, ascending: bool
 ) -> tuple[np.ndarray, list[int]]:
@@ -238,12 +255,7 @@ def _redistribute_participation(
     held))``. Written without comprehensions, and unrolled for three or four holders: on Python
     3.11 a comprehension or a loop over a few holders costs more than the statements it repeats.
     """
-    w_count, f_count = alloc.shape
-    replica_count = alloc.sum(axis=0)
-    counts = replica_count.tolist()
-    if 0 in counts:
-        _raise_no_replica(replica_count)
-    holders = alloc.T.nonzero()[1].tolist()  # each fragment's nodes, ascending, back to back
+    w_count, f_count, replica_count, counts, holders = _replica_layout(alloc)
     if len(holders) == f_count:  # one replica each: every fragment's reads go to its only node
         new_reads = alloc * fragment_reads
         return new_reads, new_reads.sum(axis=1).tolist()
@@ -404,12 +416,7 @@ def _redistribute_small(alloc: np.ndarray, fragment_reads: np.ndarray) -> np.nda
     ``loads[w]`` is node w's reads dealt so far (equal shares and left-overs); a fragment's left-over
     reads go to its least-loaded replicas, ties to the lower node index (``sorted`` is stable).
     """
-    w_count, f_count = alloc.shape
-    replica_count = alloc.sum(axis=0)
-    counts = replica_count.tolist()
-    if 0 in counts:
-        _raise_no_replica(replica_count)
-    holders = alloc.T.nonzero()[1].tolist()  # each fragment's nodes, ascending, back to back
+    w_count, f_count, replica_count, counts, holders = _replica_layout(alloc)
     if len(holders) == f_count:  # one replica each: every fragment's reads go to its only node
         return alloc * fragment_reads
     starts = [0] * f_count

@@ -20,19 +20,19 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 import redis
 
 from mdde_stream.bus import open_bus
 from mdde_stream.bus.topics import ensure_topics
 from mdde_stream.config import Settings
-from mdde_stream.registry import MemoryStore, Registry, fragment_layout, open_registry, run_prefix
+from mdde_stream.registry import open_registry, run_prefix
 from tests.integration.test_registry_service import (
     RECORDS,
     F,
     ResultCollector,
     W,
+    assert_replay_matches,
     kafka_url,
     random_steps,
     start_service,
@@ -156,17 +156,7 @@ def test_kill_9_of_service_and_redis_loses_nothing_and_applies_nothing_twice(tmp
     assert all(len(v) == 1 for v in verdicts.values()), "an action got two different verdicts"
     assert all(len(v) == 1 for v in ids.values()), "a redelivered answer got a new event id"
 
-    _, ranges, alloc = fragment_layout(RECORDS, W, F)
-    replay = MemoryStore()
-    replay.setup(list(alloc), list(ranges), alloc, ranges)
-    replay_registry = Registry(replay)
-    for step in steps:
-        for r in replay_registry.apply_actions(step):
-            assert verdicts[r.action_event_id] == {(r.accepted, r.code)}, f"verdict differs at step {step[0].step}"
-    assert np.array_equal(registry.store.matrix(), replay.matrix()), "the allocation in Redis differs"
-    assert [(m.kind, m.fragment, m.target) for m in registry.store.pending_moves()] == [
-        (m.kind, m.fragment, m.target) for m in replay.pending_moves()
-    ], "a data move was queued twice or lost"
+    assert_replay_matches(registry.store, steps, verdicts)
     print(f"\n{kills} kills; {len(collector.results)} answers for {len(sent)} actions")
     bus.delete_topics([s.name for s in ensure_topics(bus, settings)])
     bus.close()

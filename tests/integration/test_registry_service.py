@@ -27,7 +27,7 @@ from mdde_stream.bus.base import TopicPartition
 from mdde_stream.bus.topics import ensure_topics
 from mdde_stream.config import Settings
 from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, DeadLetter, decode_event
-from mdde_stream.registry import MemoryStore, Registry, fragment_layout, open_registry, run_prefix
+from mdde_stream.registry import AllocationStore, MemoryStore, Registry, fragment_layout, open_registry, run_prefix
 from mdde_stream.registry.redis_store import RedisStore
 from mdde_stream.registry.testing import redis_state_url, require_redis, unique_prefix
 
@@ -65,6 +65,24 @@ def start_service(env: dict[str, str], args: list[str], log: Path) -> subprocess
     out = log.open("ab")
     return subprocess.Popen([sys.executable, "-m", "mdde_stream", "service", "registry", *args], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT)
+
+
+def assert_replay_matches(
+    store: AllocationStore, steps: list[list[ActionSubmitted]], verdicts: dict[str, set[tuple[bool, int | None]]]
+) -> None:
+    """The same steps replayed on an in-memory registry give the verdicts seen, and ``store``'s allocation
+    and data-move queue (nothing lost, nothing applied twice: one queued move per accepted copy/delete)."""
+    _, ranges, alloc = fragment_layout(RECORDS, W, F)
+    replay = MemoryStore()
+    replay.setup(list(alloc), list(ranges), alloc, ranges)
+    replay_registry = Registry(replay)
+    for step in steps:
+        for r in replay_registry.apply_actions(step):
+            assert verdicts[r.action_event_id] == {(r.accepted, r.code)}, f"verdict differs at step {step[0].step}"
+    assert np.array_equal(store.matrix(), replay.matrix()), "the allocation in the store differs from the replay"
+    assert [(m.kind, m.fragment, m.target) for m in store.pending_moves()] == [
+        (m.kind, m.fragment, m.target) for m in replay.pending_moves()
+    ], "a data move was queued twice or lost"
 
 
 def test_kill_9_mid_stream_loses_nothing_and_applies_nothing_twice(tmp_path: Path) -> None:
@@ -131,20 +149,8 @@ def test_kill_9_mid_stream_loses_nothing_and_applies_nothing_twice(tmp_path: Pat
     assert set(verdicts) == set(sent), f"{len(set(sent) - set(verdicts))} actions never answered"
     assert all(len(v) == 1 for v in verdicts.values()), "an action got two different verdicts"
 
-    # the same steps replayed in memory give the same verdicts and the same final allocation
-    _, ranges, alloc = fragment_layout(RECORDS, W, F)
-    replay = MemoryStore()
-    replay.setup(list(alloc), list(ranges), alloc, ranges)
-    replay_reg = Registry(replay)
-    for step in steps:
-        for r in replay_reg.apply_actions(step):
-            assert verdicts[r.action_event_id] == {(r.accepted, r.code)}, f"verdict differs for step {step[0].step}"
-    assert np.array_equal(store.matrix(), replay.matrix())
+    assert_replay_matches(store, steps, verdicts)
     assert store.matrix().sum(axis=0).min() >= 1
-    # none applied twice: exactly one queued data move per accepted copy/delete
-    assert [(m.kind, m.fragment, m.target) for m in store.pending_moves()] == [
-        (m.kind, m.fragment, m.target) for m in replay.pending_moves()
-    ]
 
     letters = read_topic(bus, settings.topic(DeadLetter.TOPIC), 1, timeout_s=20)
     assert any(isinstance(e, DeadLetter) and e.source_topic == actions_topic for e in letters)
