@@ -49,7 +49,7 @@ def env_rate(settings: Settings, steps: int, publish: bool, repeats: int,
                 t0 = time.perf_counter()
                 env.step(actions)
                 latencies.append(time.perf_counter() - t0)
-            env._flush()  # the buffered events are part of the cost
+            env.recorder.flush()  # the buffered events are part of the cost
             best = max(best, len(seq) / (time.perf_counter() - started))
             best_cpu = max(best_cpu, len(seq) / (time.process_time() - cpu))
         return best, best_cpu, latencies

@@ -209,29 +209,22 @@ class ReplyTimeout(BusError):
         self.answered, self.expected, self.topic = answered, expected, topic
 
 
-class RequestReply(Generic[E]):
-    """Round trips over the bus: publish requests, then wait for the replies that name them.
+class ReplyFollower(Generic[E]):
+    """Waits for the replies that name given requests, on a reply topic followed from its end.
 
-    The reply topic is followed from its end before any request goes out, so a fast reply cannot be
-    missed. ``correlate(reply)`` gives the id of the request a reply answers; replies to other requests
-    (or other runs, when ``key`` is set) are skipped without decoding. The remote stage (actions,
-    shuffles) and the benchmark client use it.
+    The topic is followed from construction on, so it must be built before any request goes out: a
+    fast reply then cannot be missed. ``correlate(reply)`` gives the id of the request a reply
+    answers; replies to other requests (or other runs, when ``key`` is set) are skipped without
+    decoding. The remote stage waits with it for the results of the actions its recorder published.
     """
 
     def __init__(self, bus: Bus, settings: Settings, reply: type[E], correlate: Callable[[E], str], name: str,
                  key: str | None = None) -> None:
-        self.settings = settings
         self.reply = reply
         self.correlate = correlate
         self.key = key.encode() if key is not None else None
         self.topic = settings.topic(reply.TOPIC)
-        self._producer = bus.producer()
         self._replies = follow_from_end(bus, self.topic, f"{name}-{os.getpid()}-{time.time_ns()}")
-
-    def send(self, requests: Sequence[Event], flush_timeout: float = 30.0) -> None:
-        for request in requests:
-            self._producer.produce(self.settings.topic(type(request).TOPIC), request.to_bytes(), key=request.key)
-        self._producer.flush(flush_timeout)
 
     def wait(self, ids: Sequence[str], timeout_s: float) -> list[E]:
         """The replies to ``ids``, in their order; raises :class:`ReplyTimeout` after ``timeout_s``."""
@@ -258,6 +251,27 @@ class RequestReply(Generic[E]):
                     missing -= 1
         return replies  # type: ignore[return-value]
 
+    def close(self) -> None:
+        self._replies.close()
+
+
+class RequestReply(ReplyFollower[E]):
+    """Round trips over the bus: a :class:`ReplyFollower` with its own producer for the requests.
+
+    The remote stage's shuffles and the benchmark client use it.
+    """
+
+    def __init__(self, bus: Bus, settings: Settings, reply: type[E], correlate: Callable[[E], str], name: str,
+                 key: str | None = None) -> None:
+        super().__init__(bus, settings, reply, correlate, name, key)
+        self.settings = settings
+        self._producer = bus.producer()
+
+    def send(self, requests: Sequence[Event], flush_timeout: float = 30.0) -> None:
+        for request in requests:
+            self._producer.produce(self.settings.topic(type(request).TOPIC), request.to_bytes(), key=request.key)
+        self._producer.flush(flush_timeout)
+
     def call(self, request: Event, request_id: str, timeout_s: float) -> E:
         """Send one request and wait for its reply."""
         self.send([request], flush_timeout=timeout_s)
@@ -267,7 +281,7 @@ class RequestReply(Generic[E]):
         try:
             self._producer.close()
         finally:
-            self._replies.close()
+            super().close()
 
 
 def follow_from_end(bus: Bus, topic: str, group_id: str) -> Consumer:

@@ -59,7 +59,8 @@ class EnvConfig(BaseModel):
                         description="letters, digits and ._:- (it names the run's report and export files)")
     publish_events: bool = Field(
         default=False, description="record actions, results and steps on the bus (the embedded bus is a file under "
-        "MDDE_DATA_DIR, ./.mdde by default); off for the Python API, on for `mdde-stream run`")
+        "MDDE_DATA_DIR, ./.mdde by default); off for the Python API, on for `mdde-stream run`. A remote stage "
+        "publishes its actions either way: they are the registry service's requests")
     stage: StageMode = Field(default="local", description="registry in-process, or the registry service over the bus")
     registry_prefix: str | None = Field(
         default=None,

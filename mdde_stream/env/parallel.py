@@ -1,10 +1,14 @@
 """The MDDE environment as a PettingZoo ``ParallelEnv``.
 
-One ``step``: decode each agent's action into an :class:`ActionSubmitted` event, have the registry
-apply them in agent order (in-process, or the registry service over the bus), benchmark or estimate
-when the scenario asks, reward, and record the step. Every step's actions, verdicts and summary go
-to the bus through one buffered producer that is flushed at the end of an episode and on ``close``,
-never per step, so recording costs microseconds, and an episode can be replayed from its topics.
+One ``step``: decode each agent's action into an :class:`ActionSubmitted` event (``_submissions``),
+have the run's recorder (``env/recorder.py``) publish them, have the stage apply them in agent order
+(the registry in-process, or the registry service over the bus: ``env/stage_client.py``), benchmark or
+estimate when the scenario asks, reward, and record the step. The recorder is the environment's one
+producer: with a remote stage it always publishes the actions (they are the service's requests); with
+``publish_events`` it also records the verdicts (unless the registry service published them), the
+step's summary, each episode's start and the measurements, so an episode can be replayed from its
+topics. It is flushed at the end of an episode and on ``close`` (and by a remote stage before each
+step's wait: its requests must go out), so in-process recording costs microseconds per step.
 
 Events are built by :func:`trusted_event` from values the environment itself produced (ids from its
 own tables, counts it computed): validating them again — or even pydantic's ``model_construct``,
@@ -28,6 +32,7 @@ from mdde_stream.config import Settings, get_settings
 from mdde_stream.env.benchmarking import BenchmarkRequest, BenchmarkSource, make_source, workload_spec
 from mdde_stream.env.config import EnvConfig
 from mdde_stream.env.default_scenario import DefaultScenario
+from mdde_stream.env.recorder import RunRecorder
 from mdde_stream.env.scenario import Measurement, Scenario, StepFacts
 from mdde_stream.env.stage_client import InProcessStage, RegistryStage, RemoteStage
 from mdde_stream.estimator import imbalance
@@ -89,7 +94,8 @@ class MddeParallelEnv(ParallelEnv):
         self._bus: Bus | None = open_bus(settings=self.settings) if needs_bus else None
         if self._bus is not None:
             ensure_topics(self._bus, self.settings)
-        self._producer = self._bus.producer() if (self._bus is not None and cfg.publish_events) else None
+        self.recorder = RunRecorder(self._bus, self.settings, self.run_id, telemetry=cfg.publish_events,
+                                    requests=cfg.stage == "remote")
 
         layout_options: dict[str, Any] = dict(grouping=cfg.fragment_grouping, numbering=cfg.fragment_numbering,
                                               layout_seed=cfg.fragment_seed)
@@ -99,7 +105,7 @@ class MddeParallelEnv(ParallelEnv):
             registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
                                      prefix=run_prefix(root, self.run_id), reuse=True, **layout_options)
             self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id,
-                                                     cfg.action_timeout_s)
+                                                     self.recorder, cfg.action_timeout_s)
         else:
             # A private prefix unless one is given: a local registry sets up (overwrites) its state.
             prefix = cfg.registry_prefix or f"{SERVICE_REGISTRY_PREFIX}:local:{self.run_id}"
@@ -148,9 +154,7 @@ class MddeParallelEnv(ParallelEnv):
         self._closed = False
         self._new_id = EventIds()
         self._rows = np.arange(len(self.possible_agents))
-        self._run_key = self.run_id.encode()
-        self._topics = {cls: self.settings.topic(cls.TOPIC) for cls in
-                        (ActionSubmitted, ActionResult, StepCompleted, EstimatorResult, BenchmarkResult)}
+        self._in_process = not self._stage.publishes_results  # the registry service skips such actions
         # Slot 0 is "skip" in the default layout; other scenarios are asked through their decoder.
         self._skip_is_zero = all(
             (self._action_fields[i][0][0] is ActionKind.SKIP)
@@ -187,7 +191,7 @@ class MddeParallelEnv(ParallelEnv):
             self._seeds = np.random.default_rng(self._seed)  # first reset: EnvConfig.seed
         else:
             self._seed = int(self._seeds.integers(2**31 - 1))
-        self._flush()
+        self.recorder.flush()
         self.episode += 1
         self.step_count = 0
         self.agents = list(self.possible_agents)
@@ -199,7 +203,7 @@ class MddeParallelEnv(ParallelEnv):
         self._masks = self.scenario.masks(self._allocation, self.latest)
         observations = self.scenario.observe(self._allocation, self.latest, self._masks)
         infos = {a: self._throughput_info(True) for a in self.agents}
-        if self._producer is not None:
+        if self.recorder.telemetry:
             self._record_start()
         return observations, infos
 
@@ -217,6 +221,7 @@ class MddeParallelEnv(ParallelEnv):
             raise ValueError(f"actions must lie in [0, {n_actions}), got {dict(zip(agents, chosen))}")
         legal_list = self._masks[self._rows, chosen].astype(bool).tolist()
         submitted = self._submissions(chosen, t)
+        self.recorder.actions(submitted)
         results = self._stage.apply(submitted)
         accepted_list = [r.accepted for r in results]
         skipped_list = [a == 0 for a in chosen] if self._skip_is_zero else [
@@ -244,12 +249,12 @@ class MddeParallelEnv(ParallelEnv):
             agent: {"accepted": acc, "legal": leg, "code": r.code, "conflict": con, **measured}
             for agent, acc, leg, r, con in zip(agents, accepted_list, legal_list, results, conflict_list)
         }
-        if self._producer is not None:
-            self._record(t, submitted, results, rewards, chosen, accepted_list, skipped_list, sum(conflict_list),
+        if self.recorder.telemetry:
+            self._record(t, results, rewards, chosen, accepted_list, skipped_list, sum(conflict_list),
                          measurement, truncated)
         if truncated:
             self.agents = []
-            self._flush()
+            self.recorder.flush()
         return observations, rewards, dict.fromkeys(agents, False), dict.fromkeys(agents, truncated), infos
 
     def render(self) -> str | None:
@@ -266,12 +271,11 @@ class MddeParallelEnv(ParallelEnv):
             return
         self._closed = True
         try:
-            self._flush()
-            if self._producer is not None:
-                self._producer.close()
+            self.recorder.flush()
         finally:
             self._source.close()
-            self._stage.close()
+            self._stage.close()  # a remote stage flushes through the recorder: close it first
+            self.recorder.close()
             if self._bus is not None:
                 self._bus.close()
 
@@ -318,7 +322,7 @@ class MddeParallelEnv(ParallelEnv):
         out = []
         n = len(self.possible_agents)
         new_id, run_id, episode, fields = self._new_id, self.run_id, self.episode, self._action_fields
-        in_process = not self._stage.publishes_actions
+        in_process = self._in_process
         for i, agent in enumerate(self.possible_agents):
             a = chosen[i]
             kind, frag, src, tgt = fields[i][a]
@@ -330,18 +334,13 @@ class MddeParallelEnv(ParallelEnv):
             }))
         return out
 
-    def _record(self, step: int, submitted: list[ActionSubmitted], results: list[ActionResult],
-                rewards: dict[str, float], chosen: list[int], accepted: list[bool], skipped: list[bool],
-                conflicts: int, measurement: Measurement | None, truncated: bool) -> None:
-        produce = self._producer.produce  # type: ignore[union-attr]
-        key = self._run_key
-        if not self._stage.publishes_actions:
-            topic, dump = self._topics[ActionSubmitted], ActionSubmitted.__pydantic_serializer__.to_json
-            for event in submitted:
-                produce(topic, dump(event, by_alias=True), key=key)
-            topic, dump = self._topics[ActionResult], ActionResult.__pydantic_serializer__.to_json
-            for result in results:
-                produce(topic, dump(result, by_alias=True), key=key)
+    def _record(self, step: int, results: list[ActionResult], rewards: dict[str, float], chosen: list[int],
+                accepted: list[bool], skipped: list[bool], conflicts: int, measurement: Measurement | None,
+                truncated: bool) -> None:
+        """The step's telemetry: the verdicts (unless the registry service published them), the summary and
+        the measurement; the actions went out before the stage applied them."""
+        if not self._stage.publishes_results:
+            self.recorder.results(results)
         n_acc = sum(accepted)
         n_skip = sum(skipped)
         alloc = self._allocation
@@ -358,16 +357,16 @@ class MddeParallelEnv(ParallelEnv):
             "storage": dict(zip(self.node_ids, alloc.sum(axis=1).tolist())),
             "terminated": False, "truncated": truncated,
         })
-        produce(self._topics[StepCompleted], summary.to_bytes(), key=key)
+        self.recorder.publish(summary)
         if measurement is not None:
             measured = self._measurement_event(measurement, step)
             if measured is not None:
-                produce(self.settings.topic(measured.TOPIC), measured.to_bytes(), key=key)
+                self.recorder.publish(measured)
 
     def _record_start(self) -> None:
         """``EpisodeStarted``: what a replay needs to rebuild this episode from its recorded actions."""
         m = self.initial
-        if m is None or self._producer is None:
+        if m is None:
             return
         alloc = self._allocation
         event = EpisodeStarted(
@@ -380,7 +379,7 @@ class MddeParallelEnv(ParallelEnv):
             baseline_reads={n: {f: v for f, v in zip(self.fragment_ids, row) if v}
                             for n, row in zip(self.node_ids, m.reads.tolist())},
         )
-        self._producer.produce(self.settings.topic(EpisodeStarted.TOPIC), event.to_bytes(), key=self.run_id)
+        self.recorder.publish(event)
 
     def _measurement_event(self, m: Measurement, step: int) -> Event | None:
         """The estimate or simulated benchmark as its own event (real results come from the aggregator)."""
@@ -401,7 +400,3 @@ class MddeParallelEnv(ParallelEnv):
             return trusted_event(BenchmarkResult, {
                 **common, "source": "simulated", "operations": m.total_reads, "duration_s": duration, "workers": 0})
         return None
-
-    def _flush(self) -> None:
-        if self._producer is not None:
-            self._producer.flush()

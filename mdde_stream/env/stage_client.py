@@ -1,15 +1,18 @@
 """Where the environment's actions are applied: the registry in-process, or the registry service.
 
-Both stages take one step's :class:`ActionSubmitted` events and return the registry's
-:class:`ActionResult` for each, in the same order, and both expose the allocation after the step.
+The environment builds a step's :class:`ActionSubmitted` events (``_submissions``) and has its
+:class:`~mdde_stream.env.recorder.RunRecorder` publish them before either stage applies them. Both
+stages then return the registry's :class:`ActionResult` for each, in the same order, and both expose
+the allocation after the step.
 
-* :class:`InProcessStage` calls :meth:`Registry.apply_actions` directly (fast; the environment records
-  the actions and results on the bus itself).
-* :class:`RemoteStage` publishes the actions on ``mdde.actions``, flushes, and waits for the registry
+* :class:`InProcessStage` calls :meth:`Registry.apply_actions` directly (fast; with telemetry the
+  recorder also publishes the results, since nobody else does).
+* :class:`RemoteStage` flushes the recorder (the actions are its requests) and waits for the registry
   service's answers on ``mdde.action-results`` (filtered by run id and action event id), with a timeout
-  that names the missing service. It keeps a local mirror of the allocation, updated from the accepted
-  results in agent order — exactly how the service applied them — so masks and observations cost no
-  round trip; reset and the initial layout go straight to the shared state store.
+  that names the missing service; the service publishes those results itself. It keeps a local mirror
+  of the allocation, updated from the accepted results in agent order — exactly how the service applied
+  them — so masks and observations cost no round trip; reset and the initial layout go straight to the
+  shared state store.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mdde_stream.bus.app import ReplyTimeout, RequestReply
+from mdde_stream.bus.app import ReplyFollower, ReplyTimeout, RequestReply
 from mdde_stream.bus.base import Bus
 from mdde_stream.config import Settings
+from mdde_stream.env.recorder import RunRecorder
 from mdde_stream.errors import MddeError
 from mdde_stream.events import (
     ActionKind,
@@ -51,8 +55,8 @@ SHUFFLE_TIMEOUT_S = 60.0
 class RegistryStage(abc.ABC):
     """Applies one step's actions and answers with the registry's verdicts."""
 
-    #: True when this stage's registry publishes the action results itself (the env must not).
-    publishes_actions: bool = False
+    #: True when this stage's registry publishes the action results itself (the recorder must not).
+    publishes_results: bool = False
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -61,7 +65,7 @@ class RegistryStage(abc.ABC):
 
     @abc.abstractmethod
     def apply(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
-        """Results in the order of ``actions`` (which is ascending agent order)."""
+        """Results in the order of ``actions`` (ascending agent order; the recorder has published them)."""
 
     @abc.abstractmethod
     def allocation(self) -> np.ndarray:
@@ -109,15 +113,20 @@ class InProcessStage(RegistryStage):
 class RemoteStage(RegistryStage):
     """Talks to the registry service (``mdde_stream/services/registry.py``) over the bus."""
 
-    publishes_actions = True
+    publishes_results = True
 
-    def __init__(self, registry: Registry, bus: Bus, settings: Settings, run_id: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, registry: Registry, bus: Bus, settings: Settings, run_id: str, recorder: RunRecorder,
+                 timeout_s: float = 10.0) -> None:
+        if not recorder.publishes_actions:
+            raise ValueError("a remote stage needs a recorder that publishes the actions")
         super().__init__(registry)
         self.settings = settings
         self.timeout_s = timeout_s
         self.run_id = run_id
         self._bus = bus
-        self._actions: RequestReply[ActionResult] = RequestReply(
+        self._recorder = recorder
+        # Followed from now on, before the recorder publishes any action: no answer can be missed.
+        self._results: ReplyFollower[ActionResult] = ReplyFollower(
             bus, settings, ActionResult, lambda r: r.action_event_id, f"stage-{run_id}", key=run_id)
         self._shuffles: RequestReply[ShuffleCompleted] | None = None  # followed from the first shuffle on
         self._mirror = registry.store.matrix().copy()
@@ -125,9 +134,10 @@ class RemoteStage(RegistryStage):
         self._n_pos = {n: i for i, n in enumerate(self.node_ids)}
 
     def apply(self, actions: Sequence[ActionSubmitted]) -> list[ActionResult]:
-        self._actions.send(actions, flush_timeout=self.timeout_s)
+        """Send the actions the recorder published (a flush) and wait for the service's verdicts."""
+        self._recorder.flush(self.timeout_s)
         try:
-            done = self._actions.wait([a.event_id for a in actions], self.timeout_s)
+            done = self._results.wait([a.event_id for a in actions], self.timeout_s)
         except ReplyTimeout as exc:
             first = actions[0]
             # Fence the step off: if the service gets to it later, it must not apply it behind our back.
@@ -172,7 +182,7 @@ class RemoteStage(RegistryStage):
 
     def close(self) -> None:
         try:
-            self._actions.close()
+            self._results.close()
             if self._shuffles is not None:
                 self._shuffles.close()
         finally:
