@@ -140,7 +140,9 @@ def remote_latency(steps: int, service_poll_ms: float) -> None:
     state_url = os.environ.get("MDDE_STATE", "") or "redis://127.0.0.1:6379/0"
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(bus=bus_url, state=state_url, topic_prefix=f"bench{tag}", partitions=2, data_dir=Path(tmp))
+        # No data nodes: the round trip of the allocation is measured, and shared nodes stay untouched.
+        settings = Settings(bus=bus_url, state=state_url, data_nodes="", topic_prefix=f"bench{tag}", partitions=2,
+                            data_dir=Path(tmp))
         prefix = f"bench:{tag}"
         bus = open_bus(settings=settings)
         ensure_topics(bus, settings)

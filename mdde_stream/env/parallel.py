@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -270,14 +271,13 @@ class MddeParallelEnv(ParallelEnv):
         if self._closed:
             return
         self._closed = True
-        try:
-            self.recorder.flush()
-        finally:
-            self._source.close()
-            self._stage.close()  # a remote stage flushes through the recorder: close it first
-            self.recorder.close()
+        with ExitStack() as closing:  # every part is closed even if one fails; last registered, first closed
             if self._bus is not None:
-                self._bus.close()
+                closing.callback(self._bus.close)
+            closing.callback(self.recorder.close)
+            closing.callback(self._stage.close)  # a remote stage flushes through the recorder: close it first
+            closing.callback(self._source.close)
+            self.recorder.flush()
 
     # -- helpers --------------------------------------------------------------------------------
     @property
