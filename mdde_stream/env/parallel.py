@@ -90,59 +90,67 @@ class MddeParallelEnv(ParallelEnv):
 
         # Validate the workload before opening anything, so a typo leaves no connection behind.
         self._spec = workload_spec(cfg.workload, cfg.records, cfg.operations, cfg.clients)
-        needs_bus = (cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
-                     or (cfg.benchmark == "estimate" and cfg.baseline == "real"))
-        self._bus: Bus | None = open_bus(settings=self.settings) if needs_bus else None
-        if self._bus is not None:
-            ensure_topics(self._bus, self.settings)
-        self.recorder = RunRecorder(self._bus, self.settings, self.run_id, telemetry=cfg.publish_events,
-                                    requests=cfg.stage == "remote")
+        # What is opened here is closed again if a later part fails to open; once all is open, close() owns it.
+        with ExitStack() as opened:
+            needs_bus = (cfg.publish_events or cfg.stage == "remote" or cfg.benchmark == "real"
+                         or (cfg.benchmark == "estimate" and cfg.baseline == "real"))
+            self._bus: Bus | None = open_bus(settings=self.settings) if needs_bus else None
+            if self._bus is not None:
+                opened.callback(self._bus.close)
+                ensure_topics(self._bus, self.settings)
+            self.recorder = RunRecorder(self._bus, self.settings, self.run_id, telemetry=cfg.publish_events,
+                                        requests=cfg.stage == "remote")
+            opened.callback(self.recorder.close)
 
-        layout_options: dict[str, Any] = dict(grouping=cfg.fragment_grouping, numbering=cfg.fragment_numbering,
-                                              layout_seed=cfg.fragment_seed)
-        if cfg.stage == "remote" and self._bus is not None:
-            # Attach to this run's state (or set it up): never wipe a live service's state. This run's own state under the service's root: runs never see each other's allocation.
-            root = cfg.registry_prefix or SERVICE_REGISTRY_PREFIX
-            registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
-                                     prefix=run_prefix(root, self.run_id), reuse=True, **layout_options)
-            self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id,
-                                                     self.recorder, cfg.action_timeout_s)
-        else:
-            # A private prefix unless one is given: a local registry sets up (overwrites) its state.
-            prefix = cfg.registry_prefix or f"{SERVICE_REGISTRY_PREFIX}:local:{self.run_id}"
-            registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
-                                     data_nodes=self._data_nodes(cfg), prefix=prefix, **layout_options)
-            self._stage = InProcessStage(registry, owns_state=cfg.registry_prefix is None)
-        self.node_ids = self._stage.node_ids
-        self.fragment_ids = self._stage.fragment_ids
+            layout_options: dict[str, Any] = dict(grouping=cfg.fragment_grouping, numbering=cfg.fragment_numbering,
+                                                  layout_seed=cfg.fragment_seed)
+            if cfg.stage == "remote" and self._bus is not None:
+                # This run's own state under the service's root: attached (or set up), never wiped, so runs
+                # never see each other's allocation and a live service's state survives.
+                root = cfg.registry_prefix or SERVICE_REGISTRY_PREFIX
+                registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
+                                         prefix=run_prefix(root, self.run_id), reuse=True, **layout_options)
+                self._stage: RegistryStage = RemoteStage(registry, self._bus, self.settings, self.run_id,
+                                                         self.recorder, cfg.action_timeout_s)
+            else:
+                # A private prefix unless one is given: a local registry sets up (overwrites) its state.
+                prefix = cfg.registry_prefix or f"{SERVICE_REGISTRY_PREFIX}:local:{self.run_id}"
+                registry = open_registry(self.settings, cfg.nodes, cfg.fragments, cfg.records,
+                                         data_nodes=self._data_nodes(cfg), prefix=prefix, **layout_options)
+                self._stage = InProcessStage(registry, owns_state=cfg.registry_prefix is None)
+            opened.callback(self._stage.close)
+            self.node_ids = self._stage.node_ids
+            self.fragment_ids = self._stage.fragment_ids
 
-        self.scenario = scenario or DefaultScenario(
-            self.node_ids,
-            self.fragment_ids,
-            benchmark_frequency=cfg.benchmark_frequency,
-            do_nothing_worth=cfg.do_nothing_worth,
-            storage_importance=cfg.storage_importance,
-            allow_skip=cfg.allow_skip,
-            conflicts_count_as_valid=cfg.conflicts_count_as_valid,
-            delete_mask=cfg.delete_mask,
-        )
-        self.possible_agents = self.scenario.agents
-        self.agents: list[str] = []
-        # Per (agent, action): the string fields of the registry action, so a step never formats ids.
-        self._action_fields = [
-            [self._fields(a, n) for n in range(self.scenario.action_space(agent).n)]  # type: ignore[attr-defined]
-            for a, agent in enumerate(self.possible_agents)
-        ]
+            self.scenario = scenario or DefaultScenario(
+                self.node_ids,
+                self.fragment_ids,
+                benchmark_frequency=cfg.benchmark_frequency,
+                do_nothing_worth=cfg.do_nothing_worth,
+                storage_importance=cfg.storage_importance,
+                allow_skip=cfg.allow_skip,
+                conflicts_count_as_valid=cfg.conflicts_count_as_valid,
+                delete_mask=cfg.delete_mask,
+            )
+            self.possible_agents = self.scenario.agents
+            self.agents: list[str] = []
+            # Per (agent, action): the string fields of the registry action, so a step never formats ids.
+            self._action_fields = [
+                [self._fields(a, n) for n in range(self.scenario.action_space(agent).n)]  # type: ignore[attr-defined]
+                for a, agent in enumerate(self.possible_agents)
+            ]
 
-        layout = fragment_layout(cfg.records, cfg.nodes, cfg.fragments, cfg.fragment_grouping,
-                                 cfg.fragment_numbering, cfg.fragment_seed)
-        self._source: BenchmarkSource = make_source(
-            cfg.benchmark, spec=self._spec, layout=layout,
-            wire_layout=record_layout(cfg.nodes, cfg.fragment_grouping, cfg.fragment_numbering, cfg.fragment_seed),
-            node_ids=self.node_ids, fragment_ids=self.fragment_ids, service_rates=cfg.service_rates,
-            j=cfg.estimator_j, k=cfg.estimator_k, bus=self._bus, settings=self.settings,
-            timeout_s=cfg.benchmark_timeout_s, baseline=cfg.baseline,
-        )
+            layout = fragment_layout(cfg.records, cfg.nodes, cfg.fragments, cfg.fragment_grouping,
+                                     cfg.fragment_numbering, cfg.fragment_seed)
+            self._source: BenchmarkSource = make_source(
+                cfg.benchmark, spec=self._spec, layout=layout,
+                wire_layout=record_layout(cfg.nodes, cfg.fragment_grouping, cfg.fragment_numbering, cfg.fragment_seed),
+                node_ids=self.node_ids, fragment_ids=self.fragment_ids, service_rates=cfg.service_rates,
+                j=cfg.estimator_j, k=cfg.estimator_k, bus=self._bus, settings=self.settings,
+                timeout_s=cfg.benchmark_timeout_s, baseline=cfg.baseline,
+            )
+            opened.callback(self._source.close)
+            opened.pop_all()
 
         self.episode = -1
         self.step_count = 0

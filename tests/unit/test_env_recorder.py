@@ -132,3 +132,21 @@ def test_without_telemetry_an_in_process_env_has_no_bus_and_records_nothing(sett
     finally:
         env.close()
 
+
+
+def test_a_part_that_fails_to_open_closes_what_was_opened(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark source is opened last: when it fails, the stage, the recorder and the bus are closed."""
+    import mdde_stream.env.parallel as parallel
+
+    closed: list[str] = []
+    for cls, name in ((parallel.InProcessStage, "stage"), (parallel.RunRecorder, "recorder")):
+        original = cls.close
+        monkeypatch.setattr(cls, "close", lambda self, o=original, n=name: (closed.append(n), o(self))[1])
+
+    def no_source(*_: object, **__: object) -> None:
+        raise RuntimeError("benchmark source unavailable")
+
+    monkeypatch.setattr(parallel, "make_source", no_source)
+    with pytest.raises(RuntimeError, match="benchmark source unavailable"):
+        MddeParallelEnv(EnvConfig(publish_events=True), settings=settings)
+    assert closed == ["stage", "recorder"]  # the reverse of the order they were opened in
