@@ -49,6 +49,10 @@ from mdde_stream.services.runtime import (
 logger = logging.getLogger(__name__)
 
 FSYNC_HORIZON_S = 2.0
+COMMIT_INTERVAL_S = 0.25
+"""Commits at most this often: each one scans the steps still inside the fsync horizon (hundreds at full
+speed), which done per step cost more than the step itself. A later commit only means a longer
+redelivery after a crash, and verdicts are deduplicated by action id."""
 """Age after which a verdict written to the registry Redis is on disk (``appendfsync everysec``)."""
 StepKey = tuple[str, int, int]
 
@@ -128,6 +132,7 @@ class RegistryService(LoopService):
         # (applied at, records) of steps younger than the fsync horizon: not committed yet.
         self._recent: deque[tuple[float, list[Record]]] = deque()
         self._durable_pending = False
+        self._next_commit = 0.0
 
     def started(self) -> str:
         return f"registry service consuming {self.settings.topic('actions')} as {self.consumer.group_id}"
@@ -158,7 +163,7 @@ class RegistryService(LoopService):
             key for key, s in self.pending.items() if s.complete() or now - s.first_seen > self.step_timeout_s
         ]
         if not ready and not shuffles and self.consumer.dead_lettered == dead_before:
-            if self._durable_pending:  # idle, but earlier verdicts have become durable since
+            if self._durable_pending:  # idle, but earlier verdicts have become durable (or a commit is owed)
                 self._commit()
             return 0
         for key in ready:
@@ -237,8 +242,14 @@ class RegistryService(LoopService):
         nor past an action applied within the registry Redis's fsync horizon (a crash of that Redis may
         lose the last second of writes; those actions must come again).
 
-        Asynchronous: verdicts are deduplicated by action id, so a lost commit only redelivers."""
-        horizon = time.monotonic() - FSYNC_HORIZON_S
+        Asynchronous and at most every ``COMMIT_INTERVAL_S``: verdicts are deduplicated by action id, so a
+        lost or later commit only redelivers."""
+        now = time.monotonic()
+        if now < self._next_commit:
+            self._durable_pending = True  # owed: the next idle turn or cycle commits
+            return
+        self._next_commit = now + COMMIT_INTERVAL_S
+        horizon = now - FSYNC_HORIZON_S
         while self._recent and self._recent[0][0] < horizon:
             self._recent.popleft()
         pending = [d.record for step in self.pending.values() for d in step.actions.values()]
