@@ -91,12 +91,13 @@ class NodeConnection:
         if parsed.scheme not in ("redis", ""):
             raise NodeIOError(f"data node URL {redact_url(url)!r}: only redis:// is supported by the benchmark workers")
         self.url = url
+        self.name = redact_url(url)  # what messages show: never a password
         self.timeout_s = timeout_s
         try:
             self.sock = socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379),
                                                  timeout=min(5.0, timeout_s))
         except OSError as exc:
-            raise NodeIOError(f"cannot connect to data node {redact_url(url)}: {exc}") from exc
+            raise NodeIOError(f"cannot connect to data node {self.name}: {exc}") from exc
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout_s)
         self.reader = hiredis.Reader()
@@ -120,7 +121,7 @@ class NodeConnection:
             reply = self.reader.gets()
             if reply is not False:
                 if isinstance(reply, hiredis.ReplyError):
-                    raise NodeIOError(f"data node {redact_url(self.url)}: {reply}")
+                    raise NodeIOError(f"data node {self.name}: {reply}")
                 return reply
             self.receive()
 
@@ -128,16 +129,16 @@ class NodeConnection:
         try:
             self.sock.sendall(data)
         except OSError as exc:
-            raise NodeIOError(f"data node {redact_url(self.url)}: send failed: {exc}") from exc
+            raise NodeIOError(f"data node {self.name}: send failed: {exc}") from exc
 
     def receive(self) -> None:
         """Read what the socket holds (blocks only until the first byte) and feed the parser."""
         try:
             data = self.sock.recv(RECV_BYTES)
         except OSError as exc:
-            raise NodeIOError(f"data node {redact_url(self.url)}: receive failed: {exc}") from exc
+            raise NodeIOError(f"data node {self.name}: receive failed: {exc}") from exc
         if not data:
-            raise NodeIOError(f"data node {redact_url(self.url)} closed the connection")
+            raise NodeIOError(f"data node {self.name} closed the connection")
         self.reader.feed(data)
 
     def close(self) -> None:
@@ -325,7 +326,7 @@ def closed_loop(
                 # A burst's replies: its booking, then one HGETALL per read.
                 while reply is not False:
                     if isinstance(reply, hiredis.ReplyError):
-                        raise NodeIOError(f"data node {conn.url}: {reply}")
+                        raise NodeIOError(f"data node {conn.name}: {reply}")
                     entry = booked[w]
                     if entry is None:
                         fl, sent = awaiting[w].popleft()
@@ -346,7 +347,7 @@ def closed_loop(
                 aw = awaiting[w]
                 while reply is not False:
                     if isinstance(reply, hiredis.ReplyError):
-                        raise NodeIOError(f"data node {conn.url}: {reply}")
+                        raise NodeIOError(f"data node {conn.name}: {reply}")
                     f = aw.popleft()
                     counts[w * F + f] += 1
                     release(w)

@@ -151,14 +151,20 @@ class TaskLayout:
             self.record_fragment[start:end] = f_index[fragment]
 
 
-def task_keys(task: BenchmarkTask) -> np.ndarray:
-    """This task's record indices: its slice of the whole run's seeded key sequence."""
+def _run_total(task: BenchmarkTask) -> int:
+    """The operations of the task's whole run; raises :class:`TaskError` when its slice lies outside them."""
     total = task.operation_total or task.operation_offset + task.operation_count
     if task.operation_offset + task.operation_count > total:
         raise TaskError(
             f"task {task.request_id}:{task.task_index} slice [{task.operation_offset}, "
             f"{task.operation_offset + task.operation_count}) exceeds the run's {total} operations"
         )
+    return total
+
+
+def task_keys(task: BenchmarkTask) -> np.ndarray:
+    """This task's record indices: its slice of the whole run's seeded key sequence."""
+    total = _run_total(task)
     try:
         spec = resolve_workload(task.workload, task.record_count, total, task.clients)
     except PlanError as exc:
@@ -216,15 +222,10 @@ class TaskExecutor:
 
     def _keys(self, task: BenchmarkTask) -> np.ndarray:
         """The task's slice of its run's key sequence; the whole sequence is cached per run."""
-        total = task.operation_total or task.operation_offset + task.operation_count
+        total = _run_total(task)
         layout = task.record_layout
         run = (task.workload, task.record_count, total, task.clients, task.seed, len(task.fragment_records),
                None if layout is None else (layout.nodes, layout.grouping, tuple(layout.numbering), layout.seed))
-        if task.operation_offset + task.operation_count > total:
-            raise TaskError(
-                f"task {task.request_id}:{task.task_index} slice [{task.operation_offset}, "
-                f"{task.operation_offset + task.operation_count}) exceeds the run's {total} operations"
-            )
         keys = self._runs.get(run)
         if keys is None:
             keys = self._runs[run] = task_keys(task.model_copy(update={"operation_offset": 0,

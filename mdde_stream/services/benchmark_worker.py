@@ -68,11 +68,11 @@ class BenchmarkWorker(LoopService):
 
     def process_once(self) -> int:
         """Poll and execute at most one task; returns how many were executed (0 or 1)."""
-        dead_before = self.consumer.dead_lettered
-        batch = self.consumer.poll(self.poll_timeout_s, max_records=1)
-        if not batch:
-            if self.consumer.dead_lettered != dead_before:
-                self._commit(None)
+        batch = self.poll_batch(self.poll_timeout_s, max_records=1)
+        if batch is None:
+            return 0
+        if not batch:  # only dead letters: their offsets move on
+            self._commit(None)
             return 0
         delivery = batch[0]
         task = delivery.event
