@@ -141,6 +141,7 @@ class EstimateSource(BenchmarkSource):
     def __init__(self, measurer: BenchmarkSource, j: float, k: float) -> None:
         self.measurer, self.j, self.k = measurer, j, k
         self._baseline: Measurement | None = None
+        self._outcome: BenchmarkOutcome | None = None  # the baseline, validated once: estimate() trusts it
 
     @property
     def baseline_source(self) -> str:
@@ -151,13 +152,15 @@ class EstimateSource(BenchmarkSource):
 
     def baseline(self, request: BenchmarkRequest) -> Measurement:
         if self._baseline is None:
-            self._baseline = self.measurer.baseline(request)
+            m = self.measurer.baseline(request)
+            self._outcome = BenchmarkOutcome(m.throughput, m.reads, 0.0, m.total_reads, m.source)
+            self._baseline = m
         return self._baseline
 
     def measure(self, request: BenchmarkRequest) -> Measurement:
-        if self._baseline is None:
+        if self._outcome is None:
             raise RuntimeError("estimate requested before a baseline: call reset() first")
-        est = estimate(request.allocation, (self._baseline.reads, self._baseline.throughput), self.j, self.k)
+        est = estimate(request.allocation, self._outcome, self.j, self.k)
         return Measurement(est.throughput, est.reads, "estimate")
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mdde_stream.events import RUN_ID_PATTERN
+from mdde_stream.registry.fragmenter import block_order
 
 BenchmarkMode = Literal["real", "simulated", "estimate"]
 StageMode = Literal["local", "remote"]
@@ -88,10 +89,7 @@ class EnvConfig(BaseModel):
             raise ValueError(f"fragments ({self.fragments}) must be >= nodes ({self.nodes}): every node starts with one")
         if self.records < self.fragments:
             raise ValueError(f"records ({self.records}) must be >= fragments ({self.fragments})")
-        if isinstance(self.fragment_numbering, list) and sorted(self.fragment_numbering) != list(range(self.nodes)):
-            raise ValueError(f"fragment_numbering {self.fragment_numbering} is not a permutation of the {self.nodes} node indices")
-        if self.fragment_numbering == "thesis" and self.nodes != 4:
-            raise ValueError(f"fragment_numbering 'thesis' is defined for 4 nodes, not {self.nodes}")
+        block_order(self.fragment_numbering, self.nodes)  # the fragmenter's own check: a permutation, or a named one that fits
         if self.service_rates is not None and len(self.service_rates) != self.nodes:
             raise ValueError(f"service_rates has {len(self.service_rates)} entries for {self.nodes} nodes")
         return self

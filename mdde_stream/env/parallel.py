@@ -240,7 +240,7 @@ class MddeParallelEnv(ParallelEnv):
 
         measurement: Measurement | None = None
         if self.scenario.is_benchmark_step(t):
-            if self._source.mode == "real":  # the data nodes must hold the allocation being measured
+            if self._source.needs_data():  # the data nodes must hold the allocation being measured
                 self._stage.shuffle(self.run_id, self.episode, t)
             measurement = self.latest = self._source.measure(self._request())
         accepted, skipped, legal = np.array(accepted_list), np.array(skipped_list), np.array(legal_list)

@@ -17,7 +17,7 @@ from mdde_stream.config import Settings, redact_url
 from mdde_stream.events import ActionKind, ActionResult, ActionSubmitted, trusted_event, utc_now
 from mdde_stream.registry.base import AllocationStore, StoreError
 from mdde_stream.registry.codes import Verdict, validate
-from mdde_stream.registry.fragmenter import Grouping, fragment_layout
+from mdde_stream.registry.fragmenter import Grouping, fragment_layout, node_ids
 from mdde_stream.registry.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -265,8 +265,7 @@ def open_data_nodes(
         return None
     from mdde_stream.datanodes import DataNodes, RecordSpec
 
-    node_ids = [f"n{w}" for w in range(node_count)]
-    return DataNodes.from_settings(settings, node_ids, RecordSpec.preset(shape, record_count=record_count))
+    return DataNodes.from_settings(settings, node_ids(node_count), RecordSpec.preset(shape, record_count=record_count))
 
 
 def open_registry(

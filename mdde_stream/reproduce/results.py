@@ -21,6 +21,7 @@ from mdde_stream.reproduce.compare import (
     estimate_gap,
     mean_abs_share_difference,
     reads_target,
+    relative_difference_pct,
     share_difference,
     share_target,
     thr_delta_target,
@@ -80,7 +81,7 @@ def edge_case_results(doc: dict[str, Any], numbering_applied: bool,
         gap_doc: dict[str, Any] = {
             "thesis_pct": gap.mean_difference_pct,
             "ours_pct": estimate_gap(est, bench),
-            "ours_abs_pct": float(np.nanmean(np.abs(_rel(est, bench)))),
+            "ours_abs_pct": float(np.nanmean(np.abs(relative_difference_pct(est, bench)[1:]))),
             "benchmark_end_over_start": bench[-1] / bench[0] if bench[0] else float("nan"),
             "estimate_end_over_start": est[-1] / est[0] if est[0] else float("nan"),
         }
@@ -107,12 +108,6 @@ def edge_case_results(doc: dict[str, Any], numbering_applied: bool,
             "estimate_gap": gap_doc,
         }
     return out
-
-
-def _rel(est: Sequence[float], bench: Sequence[float]) -> np.ndarray:
-    from mdde_stream.reproduce.compare import relative_difference_pct
-
-    return relative_difference_pct(est, bench)[1:]
 
 
 def _window_std(summary: dict[str, Any], window: tuple[int, int]) -> dict[str, float]:
