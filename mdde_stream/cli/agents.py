@@ -21,6 +21,7 @@ from mdde_stream.cli.checks import (
     reachable_redis,
     reachable_state,
     require_extra,
+    require_plots,
     writable_dir,
 )
 from mdde_stream.env.config import default_of
@@ -306,6 +307,7 @@ def evaluate(
     known_workload(workload)
     _check_benchmark(benchmark)
     writable_dir(out, "--out")
+    require_plots()  # the SVG plots: before the episodes, not after them
     env_options = _env_options(nodes, fragments, workload, benchmark, episode_steps, storage_importance,
                                do_nothing_worth, frequency)
     if not as_json:

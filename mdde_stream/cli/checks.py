@@ -52,6 +52,16 @@ def require_extra(module: str, extra: str, command: str) -> None:
         fail(f"{command} needs the '{extra}' extra: pip install 'mdde-stream[{extra}]' (missing: {exc.name or exc})")
 
 
+def require_plots() -> None:
+    """Exit 2 naming the 'plots' extra when Altair or vl-convert is missing, before the work that ends in plots."""
+    from mdde_stream.plots import PlotsUnavailable, altair
+
+    try:
+        altair()
+    except PlotsUnavailable as exc:
+        fail(str(exc))
+
+
 def reachable_redis(url: str, option: str, timeout_s: float = 3.0) -> str:
     """PING the Redis at ``url``; an unreachable one is a bad option, not a traceback later."""
     import redis

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import typer
 
-from mdde_stream.cli.checks import writable_dir
+from mdde_stream.cli.checks import fail, require_plots, writable_dir
 from mdde_stream.edge_cases import FRAGMENT_COUNT
 from mdde_stream.edge_cases_report import run_edge_cases, shares_text
-from mdde_stream.plots import PlotsUnavailable, altair
 
 
 def edge_cases_command(
@@ -35,11 +34,7 @@ def edge_cases_command(
 ) -> None:
     """Reproduce the thesis's starving and greedy edge cases (§5.2) and write tables, plots and JSON."""
     writable_dir(out, "--out")
-    try:
-        altair()  # before the runs, not after them
-    except PlotsUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    require_plots()  # before the runs, not after them
     typer.echo(f"configuration: benchmark={benchmark} runs={runs} operations={operations} records={records} "
                f"clients={clients} seed={seed} cases={','.join(case)} grouping={grouping} numbering={numbering} "
                f"(stored in {out / 'edge_cases.json'})")
@@ -48,11 +43,9 @@ def edge_cases_command(
                              seed=seed, cases=tuple(case), workers=workers, key_prefix=key_prefix,
                              timeout_s=timeout, service_cv=service_cv, grouping=grouping, numbering=numbering)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     except (RuntimeError, TimeoutError) as exc:  # unreachable data node or bus, missing services
-        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(f"{type(exc).__name__}: {exc}", 1)
     for name, s in doc["cases"].items():
         typer.echo(f"{name}: {s['step_count']} steps, τ {s['throughput_start']:.0f} -> {s['throughput_end']:.0f} "
                    f"reads/s, final shares {shares_text(s['final_benchmark_share'])}, "

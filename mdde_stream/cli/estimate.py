@@ -23,16 +23,12 @@ import typer
 from pydantic import ValidationError
 
 from mdde_stream.benchmark.locator import NoReplicaError
+from mdde_stream.cli.checks import EXIT_USAGE, fail
 from mdde_stream.estimator import EstimateCase, estimate_mapping
 
 logger = logging.getLogger(__name__)
 
-BAD_INPUT_EXIT_CODE = 2
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=BAD_INPUT_EXIT_CODE)
+BAD_INPUT_EXIT_CODE = EXIT_USAGE
 
 
 def _describe(error: ValidationError) -> str:
@@ -50,23 +46,23 @@ def estimate_command(
     try:
         raw = json.loads(input.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise _fail(f"cannot read --input {input}: {exc.strerror or exc}") from None
+        fail(f"cannot read --input {input}: {exc.strerror or exc}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(f"--input {input} is not valid JSON: {exc}") from None
+        fail(f"--input {input} is not valid JSON: {exc}")
     except RecursionError:
-        raise _fail(f"--input {input} is nested too deeply to be an estimate case") from None
+        fail(f"--input {input} is nested too deeply to be an estimate case")
     if not isinstance(raw, dict):
-        raise _fail(f"--input {input} must hold a JSON object, got {type(raw).__name__}")
+        fail(f"--input {input} must hold a JSON object, got {type(raw).__name__}")
     try:
         case = EstimateCase.model_validate(raw)
         result = estimate_mapping(case)
     except ValidationError as exc:
-        raise _fail(_describe(exc)) from None
+        fail(_describe(exc))
     except NoReplicaError as exc:
-        raise _fail(f"allocation: {exc}") from None
+        fail(f"allocation: {exc}")
     except ValueError as exc:  # e.g. j and k that make the throughput formula undefined
-        raise _fail(f"j/k: {exc}") from None
+        fail(f"j/k: {exc}")
     try:
         typer.echo(json.dumps(result, allow_nan=False))
     except ValueError:  # never a NaN/Infinity on stdout: that is not JSON
-        raise _fail("the estimate is not a finite number for these inputs") from None
+        fail("the estimate is not a finite number for these inputs")

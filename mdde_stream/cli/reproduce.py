@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mdde_stream.cli.checks import writable_dir
+from mdde_stream.cli.checks import fail, require_plots, writable_dir
 from mdde_stream.config import get_settings
 from mdde_stream.reproduce.results import WHY_IDS
 
@@ -63,9 +63,9 @@ def reproduce_command(
                              f"{settings.bus or 'embedded'!r}, {len(settings.data_node_urls)} data nodes); "
                              "see `mdde-stream stack env`")
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     writable_dir(out, "--out")
+    require_plots()  # the edge-case figures: before the runs, not after them
     typer.echo("effective configuration:")
     typer.echo(json.dumps(config_document(cfg, settings), indent=1))
     try:
@@ -76,11 +76,9 @@ def reproduce_command(
                           TimeElapsedColumn(), console=console) as progress:
                 doc = run_reproduce(cfg, settings, progress)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     except (RuntimeError, TimeoutError, OSError) as exc:  # unreachable bus or data node, services missing
-        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(f"{type(exc).__name__}: {exc}", 1)
     for t in doc["targets"]:
         fig = t["figure"]
         shown = " / ".join(f"{v:.2f}" for v in fig) if isinstance(fig, list) else f"{fig:.2f}"

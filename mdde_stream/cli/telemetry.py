@@ -20,17 +20,16 @@ def report_command(
     out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: <data_dir>/reports/RUN.html)."),
 ) -> None:
     """Write a self-contained HTML report of one run (plots and heatmaps, no server needed)."""
+    from mdde_stream.cli.checks import fail
     from mdde_stream.plots import PlotsUnavailable
     from mdde_stream.telemetry.report import ReportError, write_report
 
     try:
         path = write_report(run_id, get_settings(), out)
     except (ReportError, PlotsUnavailable) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     except OSError as exc:  # --out in a folder that cannot be written
-        typer.echo(f"error: --out {out}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(f"--out {out}: {exc.strerror or exc}")
     typer.echo(str(path))
 
 

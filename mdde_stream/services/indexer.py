@@ -45,8 +45,7 @@ class IndexerService(LoopService):
         except IndexerStopped:
             logger.info("indexer stopped while waiting for Elasticsearch; the batch stays uncommitted")
             return 0
-        self.indexer._maybe_retention()
-        self.indexer._maybe_day_indices()
+        self.indexer.upkeep()
         return indexed
 
     def stop(self, *_: object) -> None:

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mdde_stream.config import redact_url
 from mdde_stream.telemetry.documents import KINDS
 from mdde_stream.telemetry.errors import TelemetryError
 from mdde_stream.telemetry.panels import DASHBOARDS, PANELS, Axis, Panel, panels_of
@@ -357,12 +358,12 @@ def import_dashboards(kibana_url: str, path: Path = DEFAULT_PATH, timeout_s: flo
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             result = json.load(response)
     except urllib.error.HTTPError as exc:
-        raise DashboardError(f"Kibana at {kibana_url} refused the import: {exc.code} {exc.read()[:500]!r}") from exc
+        raise DashboardError(f"Kibana at {redact_url(kibana_url)} refused the import: {exc.code} {exc.read()[:500]!r}") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise DashboardError(f"Kibana at {kibana_url} is not reachable: {exc}") from exc
+        raise DashboardError(f"Kibana at {redact_url(kibana_url)} is not reachable: {exc}") from exc
     if not result.get("success", False):
         raise DashboardError(f"Kibana import reported errors: {json.dumps(result.get('errors', []))[:1000]}")
-    logger.info("imported %s saved objects into %s", result.get("successCount"), kibana_url)
+    logger.info("imported %s saved objects into %s", result.get("successCount"), redact_url(kibana_url))
     return result
 
 

@@ -86,8 +86,7 @@ class Indexer:
         self.max_backoff_s = max_backoff_s
         self.stats = IndexerStats()
         self._stop = threading.Event()
-        self._last_retention = 0.0
-        self._last_day_indices = 0.0
+        self._last_upkeep = 0.0
         self._baselines = EpisodeBaselines(lookup=self._lookup_baseline)
         self._dlq = bus.producer()
         self.consumer: EventConsumer[Event] = EventConsumer(
@@ -100,8 +99,7 @@ class Indexer:
     def start(self) -> None:
         """Install the index templates (waiting for Elasticsearch if needed), then apply retention."""
         self._retry("install index templates", lambda: ensure_templates(self.es, self.prefix))
-        self._maybe_retention(force=True)
-        self._maybe_day_indices(force=True)
+        self.upkeep(force=True)
         self._started = True
 
     def stop(self) -> None:
@@ -117,8 +115,7 @@ class Indexer:
         try:
             while not self._stop.is_set():
                 self.run_once()
-                self._maybe_retention()
-                self._maybe_day_indices()
+                self.upkeep()
         except IndexerStopped:
             logger.info("indexer stopped while waiting for Elasticsearch; the batch stays uncommitted")
         return self.stats
@@ -247,24 +244,20 @@ class Indexer:
         hits = res["hits"]["hits"]
         return float(hits[0]["_source"]["throughput"]) if hits else None
 
-    def _maybe_day_indices(self, force: bool = False) -> None:
-        """Hourly: today's and tomorrow's indices exist before their first live event arrives."""
-        if not force and time.monotonic() - self._last_day_indices < 3600:
+    def upkeep(self, force: bool = False) -> None:
+        """Hourly: apply retention, and create today's and tomorrow's indices before their first live event."""
+        if not force and time.monotonic() - self._last_upkeep < 3600:
             return
-        self._last_day_indices = time.monotonic()
+        self._last_upkeep = time.monotonic()
+        if self.retention_days is not None:
+            try:
+                apply_retention(self.es, self.prefix, self.retention_days)
+            except ES_ERRORS as exc:
+                logger.warning("retention skipped, elasticsearch unavailable: %s", exc)
         try:
             ensure_day_indices(self.es, self.prefix)
         except ES_ERRORS as exc:
             logger.warning("day indices not created ahead, elasticsearch unavailable: %s", exc)
-
-    def _maybe_retention(self, force: bool = False) -> None:
-        if self.retention_days is None or (not force and time.monotonic() - self._last_retention < 3600):
-            return
-        self._last_retention = time.monotonic()
-        try:
-            apply_retention(self.es, self.prefix, self.retention_days)
-        except ES_ERRORS as exc:
-            logger.warning("retention skipped, elasticsearch unavailable: %s", exc)
 
 
 def _reason(error: Any) -> str:
