@@ -17,15 +17,6 @@ import typer
 
 EXIT_USAGE = 2
 
-EXTRAS: dict[str, str] = {
-    "learn": "train, actor, evaluate with maddpg: policies (torch, safetensors, tensorboard)",
-    "export": "replay --export as a Minari dataset (minari, pillow, pyarrow)",
-    "telemetry": "the indexer, replay --reindex, dashboards import (elasticsearch client)",
-    "rllib": "the RLlib example trainer (ray[rllib], torch)",
-    "test": "the test suite (pytest, hypothesis, and the export and telemetry packages)",
-}
-"""The optional dependency groups of ``pyproject.toml`` and what each enables (the README's table)."""
-
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``message`` as one plain line on stderr and exit with ``code``."""
